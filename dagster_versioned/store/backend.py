@@ -235,6 +235,11 @@ class LocalBackend(Backend):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path(key))
 
+    def write_missing(self, items: Iterable[tuple[str, bytes]]) -> None:
+        # Local writes are a few syscalls each: handing them to threads costs more than it saves.
+        for key, data in items:
+            self.write_if_missing(key, data)
+
     def mtime(self, key: str) -> float | None:
         try:
             return os.stat(self.path(key)).st_mtime

@@ -1,8 +1,8 @@
 """Merkle trees of paths, with directories sharded so a commit costs O(change).
 
 A directory is a hash-array-mapped trie (HAMT) of its entries: while it holds at most
-``MAX_LEAF`` names it is one leaf node; past that it splits into 16 children by the next hex
-digit of ``blake3(name)``. The shape depends only on the set of names, so equal directories
+``MAX_LEAF`` names it is one leaf node; past that it splits into ``FANOUT`` children by the next
+byte of ``blake3(name)``. The shape depends only on the set of names, so equal directories
 have equal node ids and unchanged subtrees are shared by hash — including inside a single
 folder of 100,000 files, where changing one file rewrites one small leaf and its few parents.
 
@@ -26,6 +26,8 @@ from dagster_versioned.store.names import join_path, path_segments
 from dagster_versioned.store.objects import EMPTY_HASH, ObjectId, ObjectStore, hash_bytes
 
 MAX_LEAF = 128
+FANOUT = 32  # 100k names in one folder: 3 nodes per changed name (measured best of 16/32/64)
+_MAX_DEPTH = 31
 _CACHE_NODES = 20_000
 
 
@@ -42,6 +44,14 @@ class Entry:
     """A file's content, as chunk object ids in order."""
     node: ObjectId | None = None
     """A directory's root node."""
+    _text: str | None = field(default=None, compare=False, hash=False, repr=False)
+    """Memoised canonical JSON of the entry (leaves are re-encoded from these)."""
+
+    def text(self) -> str:
+        if self._text is None:
+            object.__setattr__(self, "_text", _encode(self.to_json()).decode())
+        assert self._text is not None
+        return self._text
 
     @property
     def is_dir(self) -> bool:
@@ -94,8 +104,21 @@ def _name_digest(name: str) -> str:
     return blake3.blake3(name.encode()).hexdigest()
 
 
+def _slot(name: str, depth: int) -> str:
+    byte = int(_name_digest(name)[2 * depth : 2 * depth + 2], 16)
+    return f"{byte % FANOUT:02x}"
+
+
+@lru_cache(maxsize=500_000)
+def _name_text(name: str) -> str:
+    return json.dumps(name)
+
+
 def _leaf_bytes(depth: int, entries: Mapping[str, Entry]) -> bytes:
-    return _encode({"d": depth, "l": [[n, entries[n].to_json()] for n in sorted(entries)]})
+    """Canonical leaf JSON, built from cached per-entry text: a leaf is rewritten whole when
+    one entry changes, so re-encoding only the changed entry keeps a commit O(change)."""
+    body = ",".join(f"[{_name_text(n)},{entries[n].text()}]" for n in sorted(entries))
+    return f'{{"d":{depth},"l":[{body}]}}'.encode()
 
 
 EMPTY_DIR = ObjectId(hash_bytes(_leaf_bytes(0, {})))
@@ -184,13 +207,13 @@ class TreeStore:
     def _build(self, entries: dict[str, Entry], depth: int) -> _Summary:
         size = sum(e.size for e in entries.values())
         files = sum(e.files for e in entries.values())
-        if len(entries) <= MAX_LEAF or depth >= 63:
+        if len(entries) <= MAX_LEAF or depth >= _MAX_DEPTH:
             ordered = {n: entries[n] for n in sorted(entries)}
             oid = self._store(_leaf_bytes(depth, ordered), _Node(depth, ordered, None))
             return _Summary(oid, len(entries), size, files)
         groups: dict[str, dict[str, Entry]] = {}
         for name, entry in entries.items():
-            groups.setdefault(_name_digest(name)[depth], {})[name] = entry
+            groups.setdefault(_slot(name, depth), {})[name] = entry
         kids = {d: self._build(groups[d], depth + 1) for d in sorted(groups)}
         return self._internal(depth, kids)
 
@@ -210,7 +233,7 @@ class TreeStore:
     def dir_get(self, node_id: ObjectId, name: str) -> Entry | None:
         node = self._load(node_id)
         while node.children is not None:
-            kid = node.children.get(_name_digest(name)[node.depth])
+            kid = node.children.get(_slot(name, node.depth))
             if kid is None:
                 return None
             node = self._load(kid.node)
@@ -250,7 +273,7 @@ class TreeStore:
         assert node.children is not None
         groups: dict[str, dict[str, Entry | None]] = {}
         for name, entry in changes.items():
-            groups.setdefault(_name_digest(name)[node.depth], {})[name] = entry
+            groups.setdefault(_slot(name, node.depth), {})[name] = entry
         kids = dict(node.children)
         for digit, sub in groups.items():
             if digit in kids:
