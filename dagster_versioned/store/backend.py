@@ -191,7 +191,12 @@ class LocalBackend(Backend):
     def _tmp_write(self, path: str, data: bytes) -> str:
         self._ensure_parent(path)
         tmp = f"{path}.tmp-{secrets.token_hex(6)}"
-        with open(tmp, "wb") as f:
+        try:
+            f = open(tmp, "wb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:  # the parent was removed since (delete_tree, another process)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            f = open(tmp, "wb")  # noqa: SIM115
+        with f:
             f.write(data)
         return tmp
 

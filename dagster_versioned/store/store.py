@@ -202,9 +202,14 @@ class Store:
     def _auto_commit(self, repo: str, branch: str) -> Commit:
         at = now()
         commit = Commit(
-            id=new_commit_id(), repo=repo, branch=branch, parent=None, origin=Origin.AUTO,
-            started=at, finished=at,
-        )  # fmt: skip
+            id=new_commit_id(),
+            repo=repo,
+            branch=branch,
+            parent=None,
+            origin=Origin.AUTO,
+            started=at,
+            finished=at,
+        )
         self.backend.write(self._commit_key(repo, commit.id), commit.to_bytes())
         return commit
 
@@ -232,9 +237,14 @@ class Store:
 
     def _branch_info(self, entry: BranchHead) -> BranchInfo:
         return BranchInfo(
-            repo=entry.repo, name=entry.branch, head=entry.head, trigger=entry.trigger,
-            created=entry.created, updated=entry.time, seq=entry.seq,
-        )  # fmt: skip
+            repo=entry.repo,
+            name=entry.branch,
+            head=entry.head,
+            trigger=entry.trigger,
+            created=entry.created,
+            updated=entry.time,
+            seq=entry.seq,
+        )
 
     def list_branch(self, repo: str) -> list[BranchInfo]:
         """The repo's branches, newest first (as pachctl lists them)."""
@@ -253,9 +263,13 @@ class Store:
         for _ in range(_CAS_ATTEMPTS):
             current = self._head_entry(parsed.repo, parsed.base)
             deleted = self.refs.append(
-                current, repo=parsed.repo, branch=parsed.base, head=current.head,
-                reason="delete", trigger=None,
-            )  # fmt: skip
+                current,
+                repo=parsed.repo,
+                branch=parsed.base,
+                head=current.head,
+                reason="delete",
+                trigger=None,
+            )
             if deleted is not None:
                 return
             self._backoff()
@@ -293,10 +307,16 @@ class Store:
         started = now()
         yield writer
         template = Commit(
-            id=cid, repo=parsed.repo, branch=parsed.base, parent=None, origin=origin,
-            description=description, started=started, provenance=tuple(provenance),
-        )  # fmt: skip
-        self._land(template, ops)
+            id=cid,
+            repo=parsed.repo,
+            branch=parsed.base,
+            parent=None,
+            origin=origin,
+            description=description,
+            started=started,
+            provenance=tuple(provenance),
+        )
+        writer.landed = self._land(template, ops)
 
     def _claim_id(self, repo: str, commit_id: str | None) -> CommitId:
         if commit_id is None:
@@ -322,9 +342,12 @@ class Store:
             self.trees.flush()
             commit = template.with_tree(root)
             commit = Commit.from_json(
-                {**commit.to_json(), "parent": parent.id if parent else None,
-                 "finished": format_time(now())}
-            )  # fmt: skip
+                {
+                    **commit.to_json(),
+                    "parent": parent.id if parent else None,
+                    "finished": format_time(now()),
+                }
+            )
             self.backend.write(self._commit_key(repo, commit.id), commit.to_bytes())
             for prov in commit.provenance:
                 if prov.repo != repo:
@@ -359,9 +382,15 @@ class Store:
         cid = self._claim_id(repo, commit_id)
         current = self.refs.head(repo, branch)
         commit = Commit(
-            id=cid, repo=repo, branch=branch, parent=current.head if current else None,
-            origin=origin, description=description, started=now(), provenance=tuple(provenance),
-        )  # fmt: skip
+            id=cid,
+            repo=repo,
+            branch=branch,
+            parent=current.head if current else None,
+            origin=origin,
+            description=description,
+            started=now(),
+            provenance=tuple(provenance),
+        )
         if not self.backend.create(f"repos/{repo}/open-branches/{branch}", cid.encode()):
             other = self._open_id(repo, branch)
             raise CommitNotFinished(
@@ -586,7 +615,7 @@ class Store:
             return None
         with self.commit(f"{parsed.repo}@{parsed.base}", description=description) as c:
             c.put_file(parsed.path, data, append=append)
-        return self.inspect_commit(f"{parsed.repo}@{parsed.base}")
+        return c.landed
 
     def _writer_for(self, ref: str) -> tuple[Ref, CommitWriter | None]:
         parsed = self._parse(ref)
@@ -606,7 +635,7 @@ class Store:
             return None
         with self.commit(f"{parsed.repo}@{parsed.base}") as c:
             c.copy_file(src, parsed.path)
-        return self.inspect_commit(f"{parsed.repo}@{parsed.base}")
+        return c.landed
 
     def delete_file(self, ref: str) -> Commit | None:
         """Delete a file or directory from a branch (into its open commit, if any)."""
@@ -618,7 +647,7 @@ class Store:
             return None
         with self.commit(f"{parsed.repo}@{parsed.base}") as c:
             c.delete_file(parsed.path)
-        return self.inspect_commit(f"{parsed.repo}@{parsed.base}")
+        return c.landed
 
     def _lookup_entry(self, ref: str) -> tuple[Entry, str]:
         parsed = self._parse(ref)
@@ -650,9 +679,13 @@ class Store:
 
     def _info(self, commit: Commit, path: str, entry: Entry) -> FileInfo:
         return FileInfo(
-            path=path, type=entry.kind, size=entry.size, hash=entry.hash, commit=commit.id,
+            path=path,
+            type=entry.kind,
+            size=entry.size,
+            hash=entry.hash,
+            commit=commit.id,
             repo=commit.repo,
-        )  # fmt: skip
+        )
 
     def list_file(self, ref: str) -> list[FileInfo]:
         """The children of a directory (or the file itself), sorted by name."""
@@ -686,7 +719,7 @@ class Store:
         if prefix_entry is None:
             return []
         found: list[FileInfo] = []
-        if pattern.match(pattern.prefix):
+        if pattern.prefix != "/" and pattern.match(pattern.prefix):
             found.append(self._info(commit, pattern.prefix, prefix_entry))
         depth = None if pattern.max_depth is None else pattern.max_depth - pattern.prefix_depth
         for p, e in self.trees.walk(prefix_entry, pattern.prefix, max_depth=depth):

@@ -20,6 +20,7 @@ from dagster_versioned.store.objects import ObjectId
 from dagster_versioned.store.trees import Changes, Entry, TreeStore
 
 if TYPE_CHECKING:
+    from dagster_versioned.store.commits import Commit
     from dagster_versioned.store.store import Store
 
 Op = dict[str, Any]
@@ -44,6 +45,9 @@ class CommitWriter:
         self.repo = repo
         self.branch = branch
         self._sink = sink
+        self.landed: Commit | None = None
+        """The finished commit once a ``with store.commit(...)`` block has landed it; reading
+        the branch head instead could return a concurrent writer's commit."""
 
     def put_file(self, path: str, data: FileData, *, append: bool = False) -> None:
         """Write ``data`` (bytes, text, a binary file object, or a local file or directory)."""
@@ -112,6 +116,10 @@ class CommitWriter:
         if target == "/" and not entry.is_dir:
             raise InvalidPath(f"cannot copy the file '{src_path}' onto '/': give a file path")
         self._sink({"op": "put", "path": target, "entry": entry.to_json()})
+
+    def put_entry(self, path: str, entry: Entry) -> None:
+        """Place an existing tree entry (a stored file or directory) at ``path``, by reference."""
+        self._sink({"op": "put", "path": normalize_path(path), "entry": entry.to_json()})
 
     def delete_file(self, path: str) -> None:
         """Delete a file or a whole directory (``/`` empties the commit)."""

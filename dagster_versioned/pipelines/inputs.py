@@ -1,0 +1,247 @@
+"""Pipeline inputs as Pachyderm composes them: ``pfs``, ``cross``, ``union``, ``join``, ``group``.
+
+An input is a pure description; ``datums.py`` turns it into datums against concrete commits.
+Each input converts to and from the JSON of a Pachyderm pipeline spec, so a spec file and a
+``@pipeline(input=...)`` declaration are the same thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dagster_versioned.errors import InvalidSpec
+from dagster_versioned.store.globs import compile_glob
+from dagster_versioned.store.names import validate_branch_name, validate_repo_name
+from dagster_versioned.store.triggers import Trigger
+
+_RESERVED_NAMES = frozenset({"out", ".env"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PfsInput:
+    """Files of one repo's branch, cut into datums by a glob pattern."""
+
+    repo: str
+    glob: str = "/*"
+    branch: str = "master"
+    name: str | None = None
+    """The input's name: its directory under the datum (``/pfs/<name>``); default: the repo."""
+    trigger: Trigger | None = None
+    """Deferred processing: the pipeline reads branch ``<pipeline>-trigger-<n>``, moved by this."""
+    join_on: str | None = None
+    outer_join: bool = False
+    group_by: str | None = None
+    lazy: bool = False
+    empty_files: bool = False
+    """Give the datum zero-length files (names only), for code that needs just the listing."""
+    reference: bool = False
+    """Exclude this input's content from the datum hash: changing it does not reprocess."""
+    commit: str | None = None
+    """Pin a commit instead of following the branch head."""
+
+    @property
+    def input_name(self) -> str:
+        return self.name or self.repo
+
+    def to_spec(self) -> dict[str, Any]:
+        raw: dict[str, Any] = {"repo": self.repo, "glob": self.glob, "branch": self.branch}
+        if self.name:
+            raw["name"] = self.name
+        if self.trigger is not None:
+            trig = self.trigger.to_json()
+            raw["trigger"] = {k: v for k, v in trig.items() if v not in (None, False)}
+        for key in ("join_on", "group_by", "commit"):
+            if getattr(self, key):
+                raw[key] = getattr(self, key)
+        for key in ("outer_join", "lazy", "empty_files", "reference"):
+            if getattr(self, key):
+                raw[key] = True
+        return {"pfs": raw}
+
+
+@dataclass(frozen=True, slots=True)
+class CombinedInput:
+    """``cross``, ``union``, ``join`` or ``group`` of child inputs."""
+
+    kind: str
+    inputs: tuple[Input, ...] = field(default=())
+
+    def to_spec(self) -> dict[str, Any]:
+        return {self.kind: [i.to_spec() for i in self.inputs]}
+
+
+Input = PfsInput | CombinedInput
+
+
+def pfs(
+    repo: str,
+    glob: str = "/*",
+    *,
+    branch: str = "master",
+    name: str | None = None,
+    trigger: Trigger | dict[str, Any] | None = None,
+    join_on: str | None = None,
+    outer_join: bool = False,
+    group_by: str | None = None,
+    lazy: bool = False,
+    empty_files: bool = False,
+    reference: bool = False,
+    commit: str | None = None,
+) -> PfsInput:
+    """A repo input: each glob match in ``repo@branch`` is one datum."""
+    validate_repo_name(repo)
+    validate_branch_name(branch)
+    compile_glob(glob)
+    if isinstance(trigger, dict):
+        trigger = Trigger(branch=trigger.get("branch", branch), **_trigger_fields(trigger))
+    return PfsInput(
+        repo=repo,
+        glob=glob,
+        branch=branch,
+        name=name,
+        trigger=trigger,
+        join_on=join_on,
+        outer_join=outer_join,
+        group_by=group_by,
+        lazy=lazy,
+        empty_files=empty_files,
+        reference=reference,
+        commit=commit,
+    )
+
+
+def _trigger_fields(raw: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in ("size", "commits", "all"):
+        if key in raw:
+            out[key] = raw[key]
+    cron = raw.get("cron_spec") or raw.get("rate_limit_spec") or raw.get("cron")
+    if cron:
+        out["cron"] = cron
+    if "commits" in out:
+        out["commits"] = int(out["commits"])
+    return out
+
+
+def cross(*inputs: Input) -> CombinedInput:
+    """Every combination of one datum from each input."""
+    return _combine("cross", inputs)
+
+
+def union(*inputs: Input) -> CombinedInput:
+    """The datums of every input, one after another."""
+    return _combine("union", inputs)
+
+
+def join(*inputs: Input) -> CombinedInput:
+    """Datums whose ``join_on`` keys are equal, combined (``outer_join`` keeps the unmatched)."""
+    combined = _combine("join", inputs)
+    for child in inputs:
+        if not isinstance(child, PfsInput) or not child.join_on:
+            raise InvalidSpec("every input of a join must be a pfs input with 'join_on' set")
+    return combined
+
+
+def group(*inputs: Input) -> CombinedInput:
+    """All datums with the same ``group_by`` key, merged into one datum."""
+    combined = _combine("group", inputs)
+    for child in inputs:
+        if not isinstance(child, PfsInput) or not child.group_by:
+            raise InvalidSpec("every input of a group must be a pfs input with 'group_by' set")
+    return combined
+
+
+def _combine(kind: str, inputs: tuple[Input, ...]) -> CombinedInput:
+    if not inputs:
+        raise InvalidSpec(f"a {kind} input needs at least one input")
+    combined = CombinedInput(kind, tuple(inputs))
+    validate_names(combined)
+    return combined
+
+
+def pfs_inputs(inp: Input) -> list[PfsInput]:
+    """Every repo input inside ``inp``, in declaration order."""
+    if isinstance(inp, PfsInput):
+        return [inp]
+    return [leaf for child in inp.inputs for leaf in pfs_inputs(child)]
+
+
+def validate_names(inp: Input) -> None:
+    """Input names must be unique (except across a union's children) and not reserved."""
+    for leaf in pfs_inputs(inp):
+        if leaf.input_name in _RESERVED_NAMES:
+            raise InvalidSpec(f"input cannot be named {leaf.input_name}")
+    _unique(inp)
+
+
+def _unique(inp: Input) -> set[str]:
+    if isinstance(inp, PfsInput):
+        return {inp.input_name}
+    names: set[str] = set()
+    for child in inp.inputs:
+        child_names = _unique(child)
+        if inp.kind != "union":
+            dup = names & child_names
+            if dup:
+                raise InvalidSpec(f'name "{sorted(dup)[0]}" was used more than once')
+        names |= child_names
+    return names
+
+
+def input_from_spec(raw: Any, where: str = "input") -> Input:
+    """Parse the ``input`` field of a Pachyderm pipeline spec."""
+    if not isinstance(raw, dict) or len(raw) != 1:
+        raise InvalidSpec(
+            f"{where}: expected one of {{'pfs', 'cross', 'union', 'join', 'group'}}, got {raw!r}"
+        )
+    ((kind, body),) = raw.items()
+    if kind == "pfs":
+        if not isinstance(body, dict) or "repo" not in body:
+            raise InvalidSpec(f"{where}.pfs: needs a 'repo'")
+        known = {
+            "repo",
+            "glob",
+            "branch",
+            "name",
+            "trigger",
+            "join_on",
+            "outer_join",
+            "group_by",
+            "lazy",
+            "empty_files",
+            "reference",
+            "commit",
+            "repo_type",
+            "project",
+            "s3",
+        }
+        unknown = sorted(set(body) - known)
+        if unknown:
+            raise InvalidSpec(f"{where}.pfs: unknown field '{unknown[0]}'")
+        try:
+            return pfs(
+                body["repo"],
+                body.get("glob", "/*"),
+                branch=body.get("branch", "master"),
+                name=body.get("name"),
+                trigger=body.get("trigger"),
+                join_on=body.get("join_on"),
+                outer_join=bool(body.get("outer_join")),
+                group_by=body.get("group_by"),
+                lazy=bool(body.get("lazy")),
+                empty_files=bool(body.get("empty_files")),
+                reference=bool(body.get("reference")),
+                commit=body.get("commit"),
+            )
+        except ValueError as e:
+            raise InvalidSpec(f"{where}.pfs: {e}") from e
+    makers = {"cross": cross, "union": union, "join": join, "group": group}
+    if kind not in makers:
+        raise InvalidSpec(
+            f"{where}: unknown input kind '{kind}'; use pfs, cross, union, join, group"
+        )
+    if not isinstance(body, list):
+        raise InvalidSpec(f"{where}.{kind}: expected a list of inputs")
+    children = [input_from_spec(c, f"{where}.{kind}[{i}]") for i, c in enumerate(body)]
+    return makers[kind](*children)

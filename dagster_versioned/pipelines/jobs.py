@@ -1,0 +1,285 @@
+"""Job and datum records, kept in the store so ``dvctl`` reads them without Dagster running.
+
+A job is one pipeline's share of a global job: ``<pipeline>@<global id>``. Its record is
+rewritten as it moves through Pachyderm's states (CREATED → STARTING → RUNNING → EGRESSING →
+FINISHING → SUCCESS, or FAILURE / KILLED / UNRUNNABLE); every rewrite is an atomic replace, so a
+reader sees one state or the next. The datums of a finished job are written once, and are what
+the next job of the pipeline compares against to skip unchanged work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from dagster_versioned.errors import CorruptStore, JobNotFound
+from dagster_versioned.store import CommitRef, Store
+from dagster_versioned.store.commits import canonical_json, format_time, now, parse_time
+
+GLOBAL_ID_TAG = "dagster_versioned/global_id"
+
+
+class JobState(StrEnum):
+    """Pachyderm's job states (``pps.proto``)."""
+
+    CREATED = "JOB_CREATED"
+    STARTING = "JOB_STARTING"
+    RUNNING = "JOB_RUNNING"
+    FAILURE = "JOB_FAILURE"
+    SUCCESS = "JOB_SUCCESS"
+    KILLED = "JOB_KILLED"
+    EGRESSING = "JOB_EGRESSING"
+    FINISHING = "JOB_FINISHING"
+    UNRUNNABLE = "JOB_UNRUNNABLE"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobState.FAILURE, JobState.SUCCESS, JobState.KILLED, JobState.UNRUNNABLE)
+
+    @property
+    def short(self) -> str:
+        """The lower-case word ``list job`` prints (``egressing`` for EGRESSING)."""
+        return self.value.removeprefix("JOB_").lower()
+
+
+class DatumState(StrEnum):
+    FAILED = "FAILED"
+    SUCCESS = "SUCCESS"
+    SKIPPED = "SKIPPED"
+    STARTING = "STARTING"
+    RECOVERED = "RECOVERED"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobStats:
+    download_time: float = 0.0
+    process_time: float = 0.0
+    upload_time: float = 0.0
+    download_bytes: int = 0
+    upload_bytes: int = 0
+
+    def __add__(self, other: JobStats) -> JobStats:
+        return JobStats(
+            download_time=self.download_time + other.download_time,
+            process_time=self.process_time + other.process_time,
+            upload_time=self.upload_time + other.upload_time,
+            download_bytes=self.download_bytes + other.download_bytes,
+            upload_bytes=self.upload_bytes + other.upload_bytes,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobInfo:
+    """One pipeline's job in one global job."""
+
+    pipeline: str
+    id: str
+    """The global id: also the output commit's id and the Dagster run's tag."""
+    pipeline_version: int = 1
+    output_branch: str = "master"
+    output_commit: str | None = None
+    state: JobState = JobState.CREATED
+    reason: str = ""
+    restart: int = 0
+    data_processed: int = 0
+    data_skipped: int = 0
+    data_failed: int = 0
+    data_recovered: int = 0
+    data_total: int = 0
+    stats: JobStats = field(default_factory=JobStats)
+    created: datetime
+    started: datetime | None = None
+    finished: datetime | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    """transform, input, salt, datum_tries, egress, parallelism_spec, timeouts (spec form)."""
+    input_commits: tuple[CommitRef, ...] = ()
+    dagster_run_id: str | None = None
+
+    def with_state(self, state: JobState, reason: str = "", **changes: Any) -> JobInfo:
+        at = now()
+        extra: dict[str, Any] = {}
+        if state in (JobState.STARTING, JobState.RUNNING) and self.started is None:
+            extra["started"] = at
+        if state.terminal:
+            extra["finished"] = at
+            extra.setdefault("started", self.started or at)
+        return replace(self, state=state, reason=reason or self.reason, **extra, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pipeline": self.pipeline,
+            "id": self.id,
+            "pipeline_version": self.pipeline_version,
+            "output_branch": self.output_branch,
+            "output_commit": self.output_commit,
+            "state": self.state.value,
+            "reason": self.reason,
+            "restart": self.restart,
+            "data_processed": self.data_processed,
+            "data_skipped": self.data_skipped,
+            "data_failed": self.data_failed,
+            "data_recovered": self.data_recovered,
+            "data_total": self.data_total,
+            "stats": {k: getattr(self.stats, k) for k in JobStats.__slots__},
+            "created": format_time(self.created),
+            "started": format_time(self.started),
+            "finished": format_time(self.finished),
+            "details": self.details,
+            "input_commits": [c.to_json() for c in self.input_commits],
+            "dagster_run_id": self.dagster_run_id,
+        }
+
+    @staticmethod
+    def from_json(raw: dict[str, Any]) -> JobInfo:
+        created = parse_time(raw["created"])
+        assert created is not None
+        return JobInfo(
+            pipeline=raw["pipeline"],
+            id=raw["id"],
+            pipeline_version=int(raw.get("pipeline_version", 1)),
+            output_branch=raw.get("output_branch", "master"),
+            output_commit=raw.get("output_commit"),
+            state=JobState(raw["state"]),
+            reason=raw.get("reason", ""),
+            restart=int(raw.get("restart", 0)),
+            data_processed=int(raw.get("data_processed", 0)),
+            data_skipped=int(raw.get("data_skipped", 0)),
+            data_failed=int(raw.get("data_failed", 0)),
+            data_recovered=int(raw.get("data_recovered", 0)),
+            data_total=int(raw.get("data_total", 0)),
+            stats=JobStats(**raw.get("stats", {})),
+            created=created,
+            started=parse_time(raw.get("started")),
+            finished=parse_time(raw.get("finished")),
+            details=dict(raw.get("details") or {}),
+            input_commits=tuple(CommitRef.from_json(c) for c in raw.get("input_commits", [])),
+            dagster_run_id=raw.get("dagster_run_id"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DatumInfo:
+    """One datum of a job: what it read, how it ended, and the outputs it owns."""
+
+    id: str
+    hash: str
+    state: DatumState
+    files: tuple[str, ...] = ()
+    """``repo@commit:path`` of each input."""
+    outputs: dict[str, list[Any]] = field(default_factory=dict)
+    """Output path → tree entry JSON: kept so a skipped datum reuses them by reference."""
+    stats: JobStats = field(default_factory=JobStats)
+    reason: str = ""
+    tries: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "hash": self.hash,
+            "state": self.state.value,
+            "files": list(self.files),
+            "outputs": self.outputs,
+            "reason": self.reason,
+            "tries": self.tries,
+            "stats": {k: getattr(self.stats, k) for k in JobStats.__slots__},
+        }
+
+    @staticmethod
+    def from_json(raw: dict[str, Any]) -> DatumInfo:
+        return DatumInfo(
+            id=raw["id"],
+            hash=raw["hash"],
+            state=DatumState(raw["state"]),
+            files=tuple(raw.get("files", [])),
+            outputs=dict(raw.get("outputs", {})),
+            stats=JobStats(**raw.get("stats", {})),
+            reason=raw.get("reason", ""),
+            tries=int(raw.get("tries", 0)),
+        )
+
+
+class JobStore:
+    """Job, datum and pipeline records under ``jobs/`` and ``pipelines/`` of a store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.backend = store.backend
+
+    def _key(self, pipeline: str, job_id: str) -> str:
+        return f"jobs/{pipeline}/{job_id}.json"
+
+    def save_job(self, job: JobInfo) -> JobInfo:
+        self.backend.write(self._key(job.pipeline, job.id), canonical_json(job.to_json()))
+        return job
+
+    def create_job(self, job: JobInfo) -> bool:
+        """Create the record unless it exists (the first of racing creators wins)."""
+        return self.backend.create(self._key(job.pipeline, job.id), canonical_json(job.to_json()))
+
+    def load_job(self, pipeline: str, job_id: str) -> JobInfo:
+        data = self.backend.read_or_none(self._key(pipeline, job_id))
+        if data is None:
+            raise JobNotFound(f"job {pipeline}@{job_id} not found")
+        try:
+            return JobInfo.from_json(json.loads(data))
+        except (ValueError, KeyError, TypeError, AssertionError) as e:
+            raise CorruptStore(f"job record {pipeline}@{job_id} is unreadable: {e}") from e
+
+    def find_job(self, pipeline: str, job_id: str) -> JobInfo | None:
+        with contextlib.suppress(JobNotFound):
+            return self.load_job(pipeline, job_id)
+        return None
+
+    def pipelines_with_jobs(self) -> list[str]:
+        return self.backend.listdir("jobs")
+
+    def list_jobs(self, pipeline: str | None = None) -> list[JobInfo]:
+        """Jobs newest first, of one pipeline or of all."""
+        names = [pipeline] if pipeline else self.pipelines_with_jobs()
+        jobs = [
+            self.load_job(p, n[:-5])
+            for p in names
+            for n in self.backend.listdir(f"jobs/{p}")
+            if n.endswith(".json")
+        ]
+        return sorted(jobs, key=lambda j: j.created, reverse=True)
+
+    def list_job_set(self, job_id: str) -> list[JobInfo]:
+        """Every pipeline's job with this global id."""
+        jobs = [j for p in self.pipelines_with_jobs() if (j := self.find_job(p, job_id))]
+        return sorted(jobs, key=lambda j: j.created)
+
+    def save_datums(self, pipeline: str, job_id: str, datums: list[DatumInfo]) -> None:
+        data = canonical_json([d.to_json() for d in datums])
+        self.backend.write(f"jobs/{pipeline}/{job_id}/datums.json", data)
+
+    def load_datums(self, pipeline: str, job_id: str) -> list[DatumInfo]:
+        data = self.backend.read_or_none(f"jobs/{pipeline}/{job_id}/datums.json")
+        return [] if data is None else [DatumInfo.from_json(d) for d in json.loads(data)]
+
+    def request_stop(self, pipeline: str, job_id: str) -> None:
+        self.load_job(pipeline, job_id)
+        self.backend.write(f"jobs/{pipeline}/{job_id}/stop", format_time(now()).encode())  # type: ignore[union-attr]
+
+    def stop_requested(self, pipeline: str, job_id: str) -> bool:
+        return self.backend.exists(f"jobs/{pipeline}/{job_id}/stop")
+
+    # -- pipelines ---------------------------------------------------------------------------
+
+    def save_pipeline(self, record: dict[str, Any]) -> None:
+        self.backend.write(f"pipelines/{record['name']}.json", canonical_json(record))
+
+    def load_pipeline(self, name: str) -> dict[str, Any] | None:
+        data = self.backend.read_or_none(f"pipelines/{name}.json")
+        return None if data is None else dict(json.loads(data))
+
+    def list_pipelines(self) -> list[dict[str, Any]]:
+        out = []
+        for n in self.backend.listdir("pipelines"):
+            if n.endswith(".json") and (rec := self.load_pipeline(n[:-5])) is not None:
+                out.append(rec)
+        return sorted(out, key=lambda r: r["name"])

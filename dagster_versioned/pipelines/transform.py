@@ -1,0 +1,282 @@
+"""Running a pipeline's code on one datum: inputs on local disk, code, outputs back to the store.
+
+Each datum gets a private scratch directory laid out like a Pachyderm worker's: inputs under
+``pfs/<input name>/<matched path>`` and an empty ``pfs/out``. A Python transform receives a
+``Datum`` pointing there; a ``transform.cmd`` runs as a subprocess (argv, no shell) with the same
+paths in its environment — ``PFS_<NAME>``, ``PFS_OUT``, ``PFS_ROOT`` and Pachyderm's own
+``<name>``, ``<name>_COMMIT``, ``PACH_DATUM_ID``, ``PACH_JOB_ID``, ``PACH_OUTPUT_COMMIT_ID`` — and
+every ``/pfs/`` in its arguments and stdin pointed at the scratch ``pfs`` directory, so a spec
+written for a container runs unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dagster_versioned.pipelines.datums import DatumInput, DatumSpec
+from dagster_versioned.pipelines.jobs import DatumState, JobStats
+from dagster_versioned.pipelines.spec import PipelineSpec
+from dagster_versioned.store import Store
+from dagster_versioned.store.trees import Entry
+
+_PFS_WORD = re.compile(r"(?<![\w./-])/pfs(?=/|$)")
+log = logging.getLogger("dagster_versioned.pipelines")
+
+
+class Datum:
+    """What a Python transform gets for one datum.
+
+    Example::
+
+        @pipeline(input=pfs("images", glob="/*"))
+        def edges(datum: Datum) -> None:
+            for src in datum.files("images"):
+                (datum.out / src.name).write_bytes(process(src.read_bytes()))
+    """
+
+    def __init__(self, spec: DatumSpec, root: Path, job_id: str, pipeline: str) -> None:
+        self.spec = spec
+        self.id = spec.id
+        self.job_id = job_id
+        self.pipeline = pipeline
+        self.root = root
+        self.out = root / "out"
+        self.params: dict[str, Any] = {}
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(dict.fromkeys(i.name for i in self.spec.inputs))
+
+    def path(self, name: str | None = None) -> Path:
+        """The directory holding input ``name`` (``/pfs/<name>``); the only input by default."""
+        return self.root / self._name(name)
+
+    def files(self, name: str | None = None) -> list[Path]:
+        """Local paths of every file of input ``name`` in this datum, sorted."""
+        base = self.path(name)
+        found: list[Path] = []
+        for inp in self.spec.inputs:
+            if inp.name != base.name:
+                continue
+            top = base / inp.path.lstrip("/")
+            if top.is_file():
+                found.append(top)
+            elif top.is_dir():
+                found.extend(p for p in top.rglob("*") if p.is_file())
+        return sorted(set(found))
+
+    def _name(self, name: str | None) -> str:
+        names = self.input_names
+        if name is None:
+            if len(names) != 1:
+                raise ValueError(f"this datum has inputs {names}: name the one you want")
+            return names[0]
+        if name not in names:
+            raise KeyError(f"no input named {name!r} in this datum; inputs: {names}")
+        return name
+
+
+@dataclass
+class DatumResult:
+    state: DatumState
+    outputs: dict[str, Entry] = field(default_factory=dict)
+    stats: JobStats = field(default_factory=JobStats)
+    reason: str = ""
+    tries: int = 0
+
+
+def materialize(store: Store, inputs: tuple[DatumInput, ...], root: Path) -> int:
+    """Write the datum's input files under ``root/<input name>/``; returns bytes written."""
+    total = 0
+    for inp in inputs:
+        base = root / inp.name
+        if inp.entry.is_dir:
+            items = [(p, e) for p, e in store.trees.walk(inp.entry, inp.path) if not e.is_dir]
+            (base / inp.path.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        else:
+            items = [(inp.path, inp.entry)]
+        for path, entry in items:
+            dest = base / path.lstrip("/")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with open(dest, "wb") as f:
+                if not inp.empty_files:
+                    for chunk in store.objects.open_chunks(list(entry.chunks)).iter_chunks():
+                        f.write(chunk)
+                        total += len(chunk)
+    return total
+
+
+def collect_outputs(store: Store, out: Path) -> tuple[dict[str, Entry], int]:
+    """Store every file under ``out``; returns path → entry and the bytes uploaded."""
+    outputs: dict[str, Entry] = {}
+    total = 0
+    real_out = os.path.realpath(out)
+    for p in sorted(out.rglob("*")):
+        if p.is_dir() or (p.is_symlink() and not os.path.realpath(p).startswith(real_out)):
+            continue
+        chunks, size = store.objects.put_local_file(str(p))
+        rel = "/" + p.relative_to(out).as_posix()
+        outputs[rel] = Entry("file", size, 1, chunks=tuple(chunks))
+        total += size
+    return outputs, total
+
+
+def run_datum(
+    store: Store,
+    spec: PipelineSpec,
+    datum: DatumSpec,
+    job_id: str,
+    scratch: Path,
+    params: dict[str, Any] | None = None,
+) -> DatumResult:
+    """Process one datum with retries (``datum_tries``) and ``datum_timeout``."""
+    reason = ""
+    stats = JobStats()
+    for attempt in range(1, spec.datum_tries + 1):
+        root = scratch / datum.id / "pfs"
+        shutil.rmtree(root.parent, ignore_errors=True)
+        (root / "out").mkdir(parents=True)
+        t0 = time.perf_counter()
+        downloaded = materialize(store, datum.inputs, root)
+        t1 = time.perf_counter()
+        try:
+            _run_code(spec, datum, root, job_id, params or {})
+        except Exception as e:  # the user's code failed: that is a failed try, not our crash
+            reason = f"{type(e).__name__}: {e}"
+            t2 = time.perf_counter()
+            stats = stats + JobStats(
+                download_time=t1 - t0, process_time=t2 - t1, download_bytes=downloaded
+            )
+            log.warning(
+                "datum %s of %s failed (try %d/%d): %s",
+                datum.id,
+                spec.name,
+                attempt,
+                spec.datum_tries,
+                reason,
+            )
+            continue
+        t2 = time.perf_counter()
+        outputs, uploaded = collect_outputs(store, root / "out")
+        t3 = time.perf_counter()
+        shutil.rmtree(root.parent, ignore_errors=True)
+        stats = stats + JobStats(
+            download_time=t1 - t0,
+            process_time=t2 - t1,
+            upload_time=t3 - t2,
+            download_bytes=downloaded,
+            upload_bytes=uploaded,
+        )
+        return DatumResult(DatumState.SUCCESS, outputs, stats, tries=attempt)
+    shutil.rmtree(scratch / datum.id, ignore_errors=True)
+    if spec.err_cmd and _recover(spec, datum, scratch, job_id):
+        return DatumResult(DatumState.RECOVERED, {}, stats, reason, tries=spec.datum_tries)
+    return DatumResult(DatumState.FAILED, {}, stats, reason, tries=spec.datum_tries)
+
+
+def _run_code(
+    spec: PipelineSpec, datum: DatumSpec, root: Path, job_id: str, params: dict[str, Any]
+) -> None:
+    if spec.fn is not None:
+        d = Datum(datum, root, job_id, spec.name)
+        d.params = params
+        _call_with_timeout(spec.fn, d, spec.datum_timeout)
+        return
+    _run_cmd(spec.cmd, spec.stdin, spec, datum, root, job_id, spec.accept_return_code)
+
+
+def _call_with_timeout(fn: Any, datum: Datum, timeout: float | None) -> None:
+    if timeout is None:
+        fn(datum)
+        return
+    box: dict[str, BaseException] = {}
+
+    def target() -> None:
+        try:
+            fn(datum)
+        except BaseException as e:
+            box["error"] = e
+
+    worker = threading.Thread(target=target, daemon=True, name=f"datum-{datum.id[:8]}")
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise TimeoutError(f"datum timed out after {timeout:g}s")
+    if "error" in box:
+        raise box["error"]
+
+
+def cmd_env(spec: PipelineSpec, datum: DatumSpec, root: Path, job_id: str) -> dict[str, str]:
+    env = {**os.environ, **spec.env}
+    env.update(
+        PFS_ROOT=str(root),
+        PFS_OUT=str(root / "out"),
+        PACH_DATUM_ID=datum.id,
+        PACH_JOB_ID=job_id,
+        PACH_OUTPUT_COMMIT_ID=job_id,
+    )
+    for inp in datum.inputs:
+        safe = re.sub(r"\W", "_", inp.name)
+        env[f"PFS_{safe.upper()}"] = str(root / inp.name)
+        env[inp.name] = str(root / inp.name / inp.path.lstrip("/"))
+        env[f"{inp.name}_COMMIT"] = inp.commit
+        if inp.key:
+            env[f"PACH_DATUM_{inp.name}_JOIN_ON"] = inp.key
+    return env
+
+
+def _rewrite(text: str, root: Path) -> str:
+    return _PFS_WORD.sub(str(root), text)
+
+
+def _run_cmd(
+    cmd: tuple[str, ...],
+    stdin: tuple[str, ...],
+    spec: PipelineSpec,
+    datum: DatumSpec,
+    root: Path,
+    job_id: str,
+    accept: tuple[int, ...],
+) -> None:
+    argv = [_rewrite(a, root) for a in cmd]
+    data = "\n".join(_rewrite(line, root) for line in stdin) + ("\n" if stdin else "")
+    try:
+        proc = subprocess.run(
+            argv,
+            input=data.encode(),
+            capture_output=True,
+            env=cmd_env(spec, datum, root, job_id),
+            cwd=root.parent,
+            timeout=spec.datum_timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as e:
+        raise TimeoutError(f"datum timed out after {spec.datum_timeout:g}s") from e
+    except OSError as e:
+        raise RuntimeError(f"cannot run {argv[0]!r}: {e.strerror or e}") from e
+    for line in proc.stdout.decode(errors="replace").splitlines():
+        log.info("%s: %s", spec.name, line)
+    if proc.returncode != 0 and proc.returncode not in accept:
+        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-5:]
+        raise RuntimeError(f"{argv[0]} exited with code {proc.returncode}: {' | '.join(tail)}")
+
+
+def _recover(spec: PipelineSpec, datum: DatumSpec, scratch: Path, job_id: str) -> bool:
+    root = scratch / datum.id / "pfs"
+    (root / "out").mkdir(parents=True, exist_ok=True)
+    try:
+        _run_cmd(spec.err_cmd, (), spec, datum, root, job_id, ())
+    except (RuntimeError, TimeoutError):
+        return False
+    finally:
+        shutil.rmtree(scratch / datum.id, ignore_errors=True)
+    return True
