@@ -25,7 +25,14 @@ from typing import Any
 from dagster_versioned.errors import CommitNotFound, RepoNotFound, VersionedError
 from dagster_versioned.pipelines.datums import DatumSpec, compute_datums
 from dagster_versioned.pipelines.inputs import PfsInput, pfs_inputs
-from dagster_versioned.pipelines.jobs import DatumInfo, DatumState, JobInfo, JobState, JobStore
+from dagster_versioned.pipelines.jobs import (
+    DatumInfo,
+    DatumState,
+    JobInfo,
+    JobState,
+    JobStats,
+    JobStore,
+)
 from dagster_versioned.pipelines.spec import PipelineSpec
 from dagster_versioned.pipelines.transform import DatumResult, run_datum
 from dagster_versioned.store import Commit, CommitRef, Origin, Store
@@ -120,7 +127,11 @@ def run_job(
     if job.state == JobState.SUCCESS and _output_exists(store, spec, job_id):
         return job
     if job.state.terminal:
-        job = replace(job, restart=job.restart + 1, reason="", started=None, finished=None)
+        job = replace(
+            job, restart=job.restart + 1, reason="", started=None, finished=None,
+            data_processed=0, data_skipped=0, data_failed=0, data_recovered=0, data_total=0,
+            stats=JobStats(), output_commit=None,
+        )
     job = _save(
         jobs,
         replace(job, dagster_run_id=run_id or job.dagster_run_id).with_state(JobState.STARTING),
