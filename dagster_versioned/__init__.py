@@ -24,7 +24,32 @@ from dagster_versioned.store import (
 )
 
 # name → module that defines it; filled in as the Dagster glue lands.
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    # Dagster glue: IO manager, store resource, sensors, input repos (issue 6)
+    "GLOBAL_ID_TAG": "dagster_versioned.io.tags",
+    "INPUT_COMMIT_TAG": "dagster_versioned.io.tags",
+    "VersionedIOManager": "dagster_versioned.io.io_manager",
+    "VersionedStoreResource": "dagster_versioned.io.resource",
+    "branch_sensor": "dagster_versioned.io.sensors",
+    "branch_sensors_for": "dagster_versioned.io.sensors",
+    "repo_source_asset": "dagster_versioned.io.sources",
+    # Pipelines (issue 7)
+    "pfs": "dagster_versioned.pipelines.inputs",
+    "cross": "dagster_versioned.pipelines.inputs",
+    "union": "dagster_versioned.pipelines.inputs",
+    "join": "dagster_versioned.pipelines.inputs",
+    "group": "dagster_versioned.pipelines.inputs",
+    "Datum": "dagster_versioned.pipelines.transform",
+    "PipelineSpec": "dagster_versioned.pipelines.spec",
+    "JobInfo": "dagster_versioned.pipelines.jobs",
+    "JobState": "dagster_versioned.pipelines.jobs",
+    "Pipeline": "dagster_versioned.pipelines.assets",
+    "pipeline": "dagster_versioned.pipelines.assets",
+    "pipeline_from_spec": "dagster_versioned.pipelines.assets",
+    "versioned_definitions": "dagster_versioned.pipelines.definitions",
+    "trigger_sensor": "dagster_versioned.pipelines.definitions",
+    "register_trigger_condition": "dagster_versioned.pipelines.definitions",
+}
 
 __all__ = [
     "BranchInfo",

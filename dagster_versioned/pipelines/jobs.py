@@ -20,8 +20,6 @@ from dagster_versioned.errors import CorruptStore, JobNotFound
 from dagster_versioned.store import CommitRef, Store
 from dagster_versioned.store.commits import canonical_json, format_time, now, parse_time
 
-GLOBAL_ID_TAG = "dagster_versioned/global_id"
-
 
 class JobState(StrEnum):
     """Pachyderm's job states (``pps.proto``)."""

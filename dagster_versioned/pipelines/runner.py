@@ -128,9 +128,18 @@ def run_job(
         return job
     if job.state.terminal:
         job = replace(
-            job, restart=job.restart + 1, reason="", started=None, finished=None,
-            data_processed=0, data_skipped=0, data_failed=0, data_recovered=0, data_total=0,
-            stats=JobStats(), output_commit=None,
+            job,
+            restart=job.restart + 1,
+            reason="",
+            started=None,
+            finished=None,
+            data_processed=0,
+            data_skipped=0,
+            data_failed=0,
+            data_recovered=0,
+            data_total=0,
+            stats=JobStats(),
+            output_commit=None,
         )
     job = _save(
         jobs,

@@ -114,8 +114,11 @@ def test_changing_the_code_reprocesses_everything(store):
             (datum.out / f.name).write_bytes(f.read_bytes().upper())
 
     store.put_file("images@master:/b.png", b"bbb")
-    job = run_job(store, PipelineSpec(name="edges", input=pfs("images"), fn=upper),
-                  head_id(store, "images@master"))  # fmt: skip
+    job = run_job(
+        store,
+        PipelineSpec(name="edges", input=pfs("images"), fn=upper),
+        head_id(store, "images@master"),
+    )
     assert progress(job) == "2 + 0 / 2"
     assert store.get_file("edges@master:/a.png") == b"AAA"
 
@@ -147,10 +150,18 @@ def test_glob_star_star_and_star_slash_star(store):
     for path in ("/d1/x", "/d1/y", "/d2/z"):
         store.put_file(f"images@master:{path}", b".")
     gid = head_id(store, "images@master")
-    assert run_job(store, PipelineSpec(name="two", input=pfs("images", "/*/*"), fn=names),
-                   gid).data_total == 3  # fmt: skip
-    assert run_job(store, PipelineSpec(name="one", input=pfs("images", "/*"), fn=names),
-                   gid).data_total == 2  # fmt: skip
+    assert (
+        run_job(
+            store, PipelineSpec(name="two", input=pfs("images", "/*/*"), fn=names), gid
+        ).data_total
+        == 3
+    )
+    assert (
+        run_job(
+            store, PipelineSpec(name="one", input=pfs("images", "/*"), fn=names), gid
+        ).data_total
+        == 2
+    )
 
 
 @pytest.fixture
@@ -185,8 +196,9 @@ def test_join_combines_datums_whose_keys_match_and_outer_join_keeps_the_unmatche
     outer = join(
         pfs("a", "/(*).txt", join_on="$1", outer_join=True), pfs("b", "/(*).csv", join_on="$1")
     )
-    assert run_job(two_repos, PipelineSpec(name="outer", input=outer, fn=names),
-                   gid).data_total == 2  # fmt: skip
+    assert (
+        run_job(two_repos, PipelineSpec(name="outer", input=outer, fn=names), gid).data_total == 2
+    )
 
 
 def test_group_merges_every_datum_with_the_same_key(store):
@@ -281,8 +293,9 @@ def test_a_datum_over_its_timeout_fails_that_try(store):
     def stuck(datum: Datum) -> None:
         time.sleep(2)
 
-    spec = PipelineSpec(name="stuck", input=pfs("images"), fn=stuck, datum_timeout=0.2,
-                        datum_tries=1)  # fmt: skip
+    spec = PipelineSpec(
+        name="stuck", input=pfs("images"), fn=stuck, datum_timeout=0.2, datum_tries=1
+    )
     with pytest.raises(JobFailed) as err:
         run_job(store, spec, head_id(store, "images@master"))
     assert "timed out" in err.value.job.reason
@@ -297,6 +310,7 @@ def test_stop_job_kills_a_running_job(store):
         time.sleep(0.1)
 
     spec = PipelineSpec(name="stoppable", input=pfs("images"), fn=slow)
+
     def stop_soon() -> None:
         jobs = JobStore(store)
         for _ in range(100):
@@ -333,17 +347,23 @@ def test_two_datums_writing_one_output_path_fail_naming_both(store):
 def test_a_spec_file_with_a_shell_transform_runs_unchanged(store, tmp_path):
     store.put_file("images@master:/a.txt", b"hello")
     spec_file = tmp_path / "upper.json"
-    spec_file.write_text(json.dumps({
-        "pipeline": {"name": "upper"},
-        "description": "Upper-cases every file.",
-        "input": {"pfs": {"repo": "images", "glob": "/*"}},
-        "transform": {
-            "image": "alpine:3",
-            "cmd": ["sh"],
-            "stdin": ["for f in /pfs/images/*; do tr a-z A-Z < $f > /pfs/out/$(basename $f); done"],
-        },
-        "datum_tries": "2",
-    }))  # fmt: skip
+    spec_file.write_text(
+        json.dumps(
+            {
+                "pipeline": {"name": "upper"},
+                "description": "Upper-cases every file.",
+                "input": {"pfs": {"repo": "images", "glob": "/*"}},
+                "transform": {
+                    "image": "alpine:3",
+                    "cmd": ["sh"],
+                    "stdin": [
+                        "for f in /pfs/images/*; do tr a-z A-Z < $f > /pfs/out/$(basename $f); done"
+                    ],
+                },
+                "datum_tries": "2",
+            }
+        )
+    )
     spec = load_spec_file(spec_file)
     assert spec.image == "alpine:3"
     job = run_job(store, spec, head_id(store, "images@master"))
@@ -368,8 +388,12 @@ def test_a_spec_cmd_sees_its_inputs_through_the_environment(store, tmp_path):
     ],
 )
 def test_a_spec_file_with_a_bad_field_is_refused_naming_it(tmp_path, field, value, message):
-    raw = {"pipeline": {"name": "p"}, "input": {"pfs": {"repo": "images", "glob": "/*"}},
-           "transform": {"cmd": ["true"]}, field: value}  # fmt: skip
+    raw = {
+        "pipeline": {"name": "p"},
+        "input": {"pfs": {"repo": "images", "glob": "/*"}},
+        "transform": {"cmd": ["true"]},
+        field: value,
+    }
     path = tmp_path / "p.json"
     path.write_text(json.dumps(raw))
     with pytest.raises(InvalidSpec, match=message):
@@ -382,8 +406,9 @@ def test_datum_identity_depends_on_paths_not_content():
 
     def datum(content_hash: str) -> DatumSpec:
         entry = Entry("file", 1, 1, chunks=(content_hash,))  # type: ignore[arg-type]
-        i = DatumInput(name="images", repo="images", branch="master", commit="c" * 32,
-                       path="/a", entry=entry)  # fmt: skip
+        i = DatumInput(
+            name="images", repo="images", branch="master", commit="c" * 32, path="/a", entry=entry
+        )
         return DatumSpec(inputs=(i,))
 
     assert datum("1" * 64).id == datum("2" * 64).id

@@ -1,0 +1,262 @@
+"""``@pipeline``: a Pachyderm pipeline as a Dagster asset.
+
+The asset's body is a thin shell around ``run_job``: it finds the run's global id (the run tag a
+branch sensor set, or one derived from the run id), records CREATED jobs for every pipeline the
+run selects — as Pachyderm creates a whole DAG's jobs when a commit lands — runs this pipeline's
+job, and reports the job (state, PROGRESS, DL/UL, output commit) as materialisation metadata and
+an asset check over its datums. The output commit's id is the data version.
+
+(No ``from __future__ import annotations`` here: Dagster reads the asset function's annotations
+at definition time and needs the real classes.)
+"""
+
+import contextlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from dagster_versioned.errors import VersionedError
+from dagster_versioned.io.resource import VersionedStoreResource
+from dagster_versioned.io.tags import (
+    GLOBAL_ID_TAG,
+    INPUT_COMMIT_TAG,
+    global_id_for_run,
+    parse_input_commits,
+)
+from dagster_versioned.pipelines.inputs import CombinedInput, Input, PfsInput, pfs_inputs
+from dagster_versioned.pipelines.jobs import JobInfo, JobState
+from dagster_versioned.pipelines.pretty import human_size, progress_text, state_text
+from dagster_versioned.pipelines.runner import JobFailed, create_job, run_job
+from dagster_versioned.pipelines.spec import PipelineSpec, Transform, load_spec_file
+from dagster_versioned.store import Store
+
+RESOURCE_KEY = "versioned_store"
+DATUM_CHECK = "datums_succeeded"
+
+
+def asset_key_for(repo: str) -> dg.AssetKey:
+    """Dagster asset names allow letters, digits and ``_``: ``-`` in a repo name becomes ``_``."""
+    return dg.AssetKey([re.sub(r"[^A-Za-z0-9_]", "_", repo)])
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A pipeline ready to become a Dagster asset (``versioned_definitions`` does that)."""
+
+    spec: PipelineSpec
+    group_name: str | None = None
+    tags: dict[str, str] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def key(self) -> dg.AssetKey:
+        return asset_key_for(self.spec.name)
+
+    def trigger_branches(self) -> list[PfsInput]:
+        """Inputs read through a ``<pipeline>-trigger-<n>`` branch."""
+        return [leaf for leaf in pfs_inputs(self.spec.input) if leaf.trigger is not None]
+
+    def to_asset(self, upstream: dict[tuple[str, str], dg.AssetKey]) -> dg.AssetsDefinition:
+        """The asset; ``upstream`` maps each (repo, branch) input to the asset it depends on."""
+        deps = sorted(
+            {upstream[(leaf.repo, leaf.branch)] for leaf in pfs_inputs(self.spec.input)},
+            key=lambda k: k.to_user_string(),
+        )
+        spec = self.spec
+
+        @dg.asset(
+            key=self.key,
+            deps=deps,
+            description=spec.description or f"Pachyderm-style pipeline {spec.name}",
+            group_name=self.group_name,
+            tags=self.tags,
+            kinds={"python"} if spec.fn is not None else {"shell"},
+            metadata={
+                "dv/repo": spec.name,
+                "dv/branch": spec.output_branch,
+                "dv/input": dg.MetadataValue.json(spec.input.to_spec()),
+            },
+            check_specs=[
+                dg.AssetCheckSpec(
+                    DATUM_CHECK, asset=self.key, description="every datum of the job succeeded"
+                )
+            ],
+        )
+        def _pipeline_asset(
+            context: dg.AssetExecutionContext, versioned_store: VersionedStoreResource
+        ) -> dg.MaterializeResult:
+            return execute(context, versioned_store.store, spec)
+
+        return _pipeline_asset
+
+
+def pipeline(
+    _fn: Transform | None = None,
+    *,
+    input: Input,
+    name: str | None = None,
+    description: str = "",
+    output_branch: str = "master",
+    salt: str = "",
+    datum_tries: int = 3,
+    datum_timeout: float | None = None,
+    job_timeout: float | None = None,
+    parallelism: int = 1,
+    egress: str | None = None,
+    reprocess_spec: str = "until_success",
+    group_name: str | None = None,
+) -> Any:
+    """Turn ``fn(datum)`` into a pipeline: it runs once per datum of ``input``.
+
+    Example::
+
+        @pipeline(input=pfs("images", glob="/*"))
+        def edges(datum: Datum) -> None:
+            for src in datum.files("images"):
+                (datum.out / src.name).write_bytes(detect_edges(src.read_bytes()))
+    """
+
+    def wrap(fn: Transform) -> Pipeline:
+        spec = PipelineSpec(
+            name=name or fn.__name__,
+            input=input,
+            fn=fn,
+            output_branch=output_branch,
+            description=description or (fn.__doc__ or "").strip(),
+            salt=salt,
+            datum_tries=datum_tries,
+            datum_timeout=datum_timeout,
+            job_timeout=job_timeout,
+            parallelism=parallelism,
+            egress=egress,
+            reprocess_spec=reprocess_spec,
+        )
+        return Pipeline(with_trigger_branches(spec), group_name=group_name)
+
+    return wrap(_fn) if _fn is not None else wrap
+
+
+def pipeline_from_spec(path: str | Path, *, group_name: str | None = None) -> Pipeline:
+    """A pipeline from a Pachyderm pipeline-spec JSON file, read unchanged."""
+    return Pipeline(with_trigger_branches(load_spec_file(path)), group_name=group_name)
+
+
+def with_trigger_branches(spec: PipelineSpec) -> PipelineSpec:
+    """Point inputs that have a trigger at ``<pipeline>-trigger-<n>`` (n counts per repo).
+
+    The trigger's source is the branch the input named, as in Pachyderm; the branch itself is
+    created by the pipeline's sensor and outlives the pipeline.
+    """
+    counters: dict[str, int] = {}
+
+    def rewrite(inp: Input) -> Input:
+        if isinstance(inp, CombinedInput):
+            return CombinedInput(inp.kind, tuple(rewrite(c) for c in inp.inputs))
+        if inp.trigger is None or inp.branch.startswith(f"{spec.name}-trigger-"):
+            return inp
+        counters[inp.repo] = counters.get(inp.repo, 0) + 1
+        branch = f"{spec.name}-trigger-{counters[inp.repo]}"
+        trigger = replace(inp.trigger, branch=inp.branch)
+        return replace(inp, branch=branch, trigger=trigger, name=inp.name or inp.repo)
+
+    return replace(spec, input=rewrite(spec.input))
+
+
+def ensure_trigger_branches(store: Store, p: Pipeline) -> None:
+    for leaf in p.trigger_branches():
+        assert leaf.trigger is not None
+        with contextlib.suppress(VersionedError):
+            store.inspect_branch(f"{leaf.repo}@{leaf.branch}")
+            continue
+        with contextlib.suppress(VersionedError):
+            store.create_branch(f"{leaf.repo}@{leaf.branch}", trigger=leaf.trigger)
+
+
+def run_global_id(context: dg.AssetExecutionContext) -> str:
+    """The run's global id: its tag, or (first use) one derived from the run id, then tagged."""
+    tags = context.run.tags
+    if GLOBAL_ID_TAG in tags:
+        return tags[GLOBAL_ID_TAG]
+    gid = global_id_for_run(context.run.run_id)
+    with contextlib.suppress(Exception):
+        context.instance.add_run_tags(context.run.run_id, {GLOBAL_ID_TAG: gid})
+    return gid
+
+
+# Pipelines by name, so one asset can record CREATED jobs for the whole DAG of its run.
+_REGISTRY: dict[str, PipelineSpec] = {}
+
+
+def register(p: Pipeline) -> None:
+    _REGISTRY[p.name] = p.spec
+
+
+def execute(
+    context: dg.AssetExecutionContext, store: Store, spec: PipelineSpec
+) -> dg.MaterializeResult:
+    gid = run_global_id(context)
+    tags = context.run.tags
+    pinned = parse_input_commits(tags[INPUT_COMMIT_TAG]) if INPUT_COMMIT_TAG in tags else {}
+    selection = context.run.asset_selection or set()
+    for key in sorted(selection, key=lambda k: k.to_user_string()):
+        other = _REGISTRY.get(key.path[-1])
+        if other is not None and asset_key_for(other.name) == key:
+            create_job(store, other, gid, context.run.run_id)
+
+    def progress(job: JobInfo) -> None:
+        if job.state in (JobState.RUNNING, JobState.FINISHING):
+            context.log.debug(f"{spec.name}@{gid}: {progress_text(job)} {state_text(job)}")
+
+    try:
+        job = run_job(
+            store, spec, gid, run_id=context.run.run_id, pinned=dict(pinned), on_progress=progress
+        )
+    except JobFailed as e:
+        raise dg.Failure(description=str(e), metadata=job_metadata(e.job)) from e
+    return dg.MaterializeResult(
+        metadata=job_metadata(job),
+        data_version=dg.DataVersion(job.output_commit or gid),
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=DATUM_CHECK,
+                passed=job.data_failed == 0,
+                severity=dg.AssetCheckSeverity.WARN
+                if job.data_recovered
+                else dg.AssetCheckSeverity.ERROR,
+                metadata={
+                    "failed": job.data_failed,
+                    "recovered": job.data_recovered,
+                    "total": job.data_total,
+                },
+            )
+        ],
+    )
+
+
+def job_metadata(job: JobInfo) -> dict[str, Any]:
+    commit = job.output_commit or ""
+    return {
+        "global_id": dg.MetadataValue.text(job.id),
+        "job": dg.MetadataValue.text(f"{job.pipeline}@{job.id}"),
+        "state": dg.MetadataValue.text(state_text(job)),
+        "progress": dg.MetadataValue.text(progress_text(job)),
+        "datums_processed": dg.MetadataValue.int(job.data_processed),
+        "datums_skipped": dg.MetadataValue.int(job.data_skipped),
+        "datums_failed": dg.MetadataValue.int(job.data_failed),
+        "datums_total": dg.MetadataValue.int(job.data_total),
+        "dl": dg.MetadataValue.text(human_size(job.stats.download_bytes)),
+        "ul": dg.MetadataValue.text(human_size(job.stats.upload_bytes)),
+        "output_commit": dg.MetadataValue.text(commit),
+        "url": dg.MetadataValue.path(f"dv://{job.pipeline}@{commit}/" if commit else ""),
+        "restart": dg.MetadataValue.int(job.restart),
+    }
+
+
+Builder = Callable[[dict[tuple[str, str], dg.AssetKey]], dg.AssetsDefinition]

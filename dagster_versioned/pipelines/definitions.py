@@ -1,0 +1,243 @@
+"""``versioned_definitions``: pipelines → assets, sensors, source assets and resources.
+
+One Dagster run is one global job: a sensor per input branch starts a run per head move, and
+that run selects every pipeline downstream of the branch, through pipeline-to-pipeline edges,
+so ``images → edges → montage`` runs as one run whose steps share the global id. An input that
+reads a pipeline's repo on a branch other than its ``output_branch`` (deferred processing on an
+output repo) is an input branch of its own, with its own sensor.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import dagster as dg
+
+from dagster_versioned.errors import VersionedError
+from dagster_versioned.io.io_manager import VersionedIOManager
+from dagster_versioned.io.resource import VersionedStoreResource, open_store
+from dagster_versioned.io.sensors import branch_sensor
+from dagster_versioned.io.sources import repo_source_asset
+from dagster_versioned.pipelines.assets import (
+    RESOURCE_KEY,
+    Pipeline,
+    asset_key_for,
+    ensure_trigger_branches,
+    register,
+)
+from dagster_versioned.pipelines.inputs import pfs_inputs
+from dagster_versioned.pipelines.jobs import JobStore
+from dagster_versioned.pipelines.runner import ensure_output_repo, register_pipeline
+from dagster_versioned.store import Commit, Store
+
+log = logging.getLogger("dagster_versioned")
+
+Condition = Callable[[Commit, Commit | None, Store], bool]
+_CONDITIONS: dict[str, Condition] = {}
+
+
+def register_trigger_condition(name: str, condition: Condition) -> None:
+    """Make ``Trigger(condition=name)`` evaluable: ``condition(source_head, target_head, store)``.
+
+    Pachyderm sends users off to write a watcher application for conditions beyond size, cron
+    and commits; here the trigger sensor calls the function on every tick instead.
+    """
+    _CONDITIONS[name] = condition
+
+
+def _external_key(repo: str, branch: str) -> dg.AssetKey:
+    if branch == "master":
+        return asset_key_for(repo)
+    return dg.AssetKey([re.sub(r"[^A-Za-z0-9_]", "_", f"{repo}__{branch}")])
+
+
+def input_graph(
+    pipelines: Sequence[Pipeline],
+) -> tuple[dict[tuple[str, str], dg.AssetKey], dict[tuple[str, str], set[dg.AssetKey]]]:
+    """(repo, branch) → the asset each input depends on, and external inputs → the pipelines a
+    head move of that branch must run (transitively, through same-run edges)."""
+    outputs = {(p.name, p.spec.output_branch): p for p in pipelines}
+    upstream: dict[tuple[str, str], dg.AssetKey] = {}
+    consumers: dict[tuple[str, str], set[str]] = {}
+    for p in pipelines:
+        for leaf in pfs_inputs(p.spec.input):
+            key = (leaf.repo, leaf.branch)
+            producer = outputs.get(key)
+            upstream[key] = producer.key if producer else _external_key(*key)
+            consumers.setdefault(key, set()).add(p.name)
+    external: dict[tuple[str, str], set[dg.AssetKey]] = {}
+    for key in upstream:
+        if key in outputs:
+            continue
+        reached: set[str] = set()
+        todo = list(consumers.get(key, ()))
+        while todo:
+            name = todo.pop()
+            if name in reached:
+                continue
+            reached.add(name)
+            output = next((k for k, p in outputs.items() if p.name == name), None)
+            todo.extend(consumers.get(output, ()) if output else ())
+        external[key] = {asset_key_for(n) for n in reached}
+    return upstream, external
+
+
+def versioned_definitions(
+    pipelines: Sequence[Pipeline] = (),
+    *,
+    storage: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+    assets: Sequence[Any] = (),
+    sensors: Sequence[dg.SensorDefinition] = (),
+    schedules: Sequence[Any] = (),
+    jobs: Sequence[Any] = (),
+    resources: dict[str, Any] | None = None,
+    sensor_interval: int = 15,
+    trigger_interval: int = 30,
+    group_name: str | None = None,
+) -> dg.Definitions:
+    """Dagster definitions for ``pipelines`` on one store.
+
+    Example::
+
+        defs = versioned_definitions(pipelines=[edges, montage], storage="s3://bucket/dv")
+    """
+    names = [p.name for p in pipelines]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise VersionedError(f"two pipelines are named '{sorted(dup)[0]}'; names must be unique")
+    for p in pipelines:
+        register(p)
+    _prepare_store(pipelines, storage, storage_options)
+    upstream, external = input_graph(pipelines)
+    pipeline_assets = [p.to_asset(upstream) for p in pipelines]
+    sources = [
+        repo_source_asset(
+            repo,
+            branch,
+            storage=storage,
+            storage_options=storage_options,
+            key=_external_key(repo, branch),
+            group_name=group_name,
+        )
+        for (repo, branch) in sorted(external)
+    ]
+    branch_sensors = [
+        branch_sensor(
+            repo,
+            branch,
+            asset_selection=sorted(keys, key=lambda k: k.to_user_string()),
+            storage=storage,
+            storage_options=storage_options,
+            minimum_interval_seconds=sensor_interval,
+        )
+        for (repo, branch), keys in sorted(external.items())
+    ]
+    all_sensors = [*branch_sensors, *sensors]
+    if pipelines:
+        all_sensors.append(
+            trigger_sensor(
+                pipelines,
+                storage=storage,
+                storage_options=storage_options,
+                minimum_interval_seconds=trigger_interval,
+            )
+        )
+    base_resources: dict[str, Any] = {
+        RESOURCE_KEY: VersionedStoreResource(
+            storage=storage or "", storage_options=storage_options or {}
+        ),
+        "io_manager": VersionedIOManager(
+            storage=storage or "", storage_options=storage_options or {}
+        ),
+    }
+    return dg.Definitions(
+        assets=[*sources, *pipeline_assets, *assets],
+        sensors=all_sensors,
+        schedules=list(schedules),
+        jobs=list(jobs),
+        resources={**base_resources, **(resources or {})},
+    )
+
+
+def _prepare_store(
+    pipelines: Sequence[Pipeline], storage: str | None, storage_options: dict[str, Any] | None
+) -> None:
+    """Create output repos and trigger branches and record the pipelines, as Pachyderm does on
+    ``create pipeline``; an unreachable store is logged, not fatal (the UI must still load)."""
+    if not pipelines:
+        return
+    try:
+        store = open_store(storage, storage_options)
+        jobs = JobStore(store)
+        for p in pipelines:
+            ensure_output_repo(store, p.spec)
+            register_pipeline(jobs, p.spec)
+            ensure_trigger_branches(store, p)
+    except (VersionedError, OSError) as e:
+        log.warning("dagster_versioned: could not prepare the store for pipelines: %s", e)
+
+
+def trigger_sensor(
+    pipelines: Sequence[Pipeline] = (),
+    *,
+    storage: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+    name: str = "dv_branch_triggers",
+    minimum_interval_seconds: int = 30,
+) -> dg.SensorDefinition:
+    """A sensor that re-evaluates cron and custom trigger conditions on its own tick.
+
+    Pachyderm checks a trigger only when a commit lands, so a quiet staging branch is never
+    promoted by its cron condition; this sensor moves it on schedule. The head move it makes is
+    a ref-log entry like any other, so the branch sensors start the runs.
+    """
+
+    @dg.sensor(
+        name=name,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="promotes branches whose cron or custom trigger condition holds",
+    )
+    def _trigger_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        store = open_store(storage, storage_options)
+        for p in pipelines:
+            ensure_trigger_branches(store, p)
+        fired = evaluate_time_triggers(store)
+        for entry in fired:
+            context.log.info(f"trigger moved {entry.repo}@{entry.branch} to {entry.head}")
+        return dg.SkipReason(
+            f"{len(fired)} branch(es) promoted by their trigger" if fired else "no trigger fired"
+        )
+
+    return _trigger_sensor
+
+
+def evaluate_time_triggers(store: Store) -> list[Any]:
+    """Evaluate every trigger with a cron or custom condition, in every repo; returns the moves."""
+    fired = []
+    for repo in store.list_repo():
+        for branch in store.list_branch(repo.name):
+            trig = branch.trigger
+            if trig is None or not (trig.cron or trig.condition):
+                continue
+
+            def custom(name: str, _repo: str = repo.name, _branch: Any = branch) -> bool:
+                cond = _CONDITIONS.get(name)
+                if cond is None:
+                    return False
+                source = store.inspect_commit(f"{_repo}@{_branch.trigger.branch}")
+                target = store.inspect_commit(f"{_repo}@{_branch.name}") if _branch.head else None
+                return bool(cond(source, target, store))
+
+            try:
+                entry = store.evaluate_trigger(repo.name, branch.name, custom=custom)
+            except VersionedError as e:
+                log.warning("trigger on %s@%s: %s", repo.name, branch.name, e)
+                continue
+            if entry is not None:
+                fired.append(entry)
+    return fired
