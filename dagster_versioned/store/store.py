@@ -195,6 +195,8 @@ class Store:
             if entry is not None:
                 if trigger is not None:
                     self._fire_triggers(repo, {trigger.branch}, only=branch)
+                if reason == "create" and target is None:  # its AUTO commit just finished
+                    self._fire_triggers(repo, {branch})
                 return self.inspect_branch(f"{repo}@{branch}")
             self._backoff()
         raise Conflict(f"could not update branch '{repo}@{branch}': too many concurrent writers")
@@ -475,7 +477,12 @@ class Store:
             commits.sort(key=lambda c: (c.finished or c.started, c.started), reverse=True)
             return commits[:number] if number else commits
         out = [] if parsed.is_commit else self._open_commits(parsed.repo, parsed.base)
-        commit: Commit | None = self._resolve(parsed)
+        try:
+            commit: Commit | None = self._resolve(parsed)
+        except BranchNotFound:
+            if not out:
+                raise
+            commit = None  # a new branch whose first commit is still open
         while commit is not None and (number is None or len(out) < number):
             out.append(commit)
             commit = self._commit(parsed.repo, commit.parent) if commit.parent else None
