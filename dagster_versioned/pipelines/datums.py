@@ -12,6 +12,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import blake3
 
@@ -42,12 +43,36 @@ class DatumInput:
     def ref(self) -> str:
         return f"{self.repo}@{self.commit}:{self.path}"
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "repo": self.repo,
+            "branch": self.branch,
+            "commit": self.commit,
+            "path": self.path,
+            "entry": self.entry.to_json(),
+            "reference": self.reference,
+            "key": self.key,
+            "empty_files": self.empty_files,
+        }
+
+    @staticmethod
+    def from_json(raw: dict[str, Any]) -> DatumInput:
+        return DatumInput(**{**raw, "entry": Entry.from_json(raw["entry"])})
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DatumSpec:
     """A datum: the input paths one run of the pipeline's code sees together."""
 
     inputs: tuple[DatumInput, ...]
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [i.to_json() for i in self.inputs]
+
+    @staticmethod
+    def from_json(raw: list[dict[str, Any]]) -> DatumSpec:
+        return DatumSpec(inputs=tuple(DatumInput.from_json(i) for i in raw))
 
     @property
     def id(self) -> str:

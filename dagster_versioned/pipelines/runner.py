@@ -11,20 +11,20 @@ on top of the previous one, so a job costs O(changed datums).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from dagster_versioned.errors import CommitNotFound, RepoNotFound, VersionedError
-from dagster_versioned.pipelines.datums import DatumSpec, compute_datums
-from dagster_versioned.pipelines.inputs import PfsInput, pfs_inputs
+from dagster_versioned.pipelines.datums import DatumSpec
 from dagster_versioned.pipelines.jobs import (
     DatumInfo,
     DatumState,
@@ -33,10 +33,11 @@ from dagster_versioned.pipelines.jobs import (
     JobStats,
     JobStore,
 )
+from dagster_versioned.pipelines.plan import JobPlan, Unrunnable, load_plan, make_plan, save_plan
 from dagster_versioned.pipelines.spec import PipelineSpec
 from dagster_versioned.pipelines.transform import DatumResult, run_datum
-from dagster_versioned.store import Commit, CommitRef, Origin, Store
-from dagster_versioned.store.commits import now
+from dagster_versioned.store import Commit, Origin, Store
+from dagster_versioned.store.commits import canonical_json, now
 from dagster_versioned.store.trees import Entry
 
 log = logging.getLogger("dagster_versioned.pipelines")
@@ -116,10 +117,36 @@ def run_job(
     params: dict[str, Any] | None = None,
     on_progress: Callable[[JobInfo], None] | None = None,
 ) -> JobInfo:
-    """Run the job to its end and return its record; raises ``JobFailed`` unless SUCCESS.
+    """Run the job to its end in this process and return its record.
 
-    ``pinned`` maps ``repo`` → commit id for inputs that must be read at a given commit (the
-    commit a sensor saw), overriding the branch head.
+    Raises ``JobFailed`` unless it ends in SUCCESS. ``pinned`` maps ``repo`` → commit id for
+    inputs that must be read at a given commit (the commit a sensor saw), not the branch head.
+    """
+    job = start_job(store, spec, job_id, run_id=run_id, pinned=pinned, on_progress=on_progress)
+    if job.state == JobState.SUCCESS:
+        return job
+    live = {"job": job}
+
+    def count(result: DatumResult) -> None:
+        live["job"] = _save(JobStore(store), _count(live["job"], result), on_progress)
+
+    process_batch(store, spec, job_id, 0, 1, params=params, on_result=count)
+    return finish_job(store, spec, job_id, on_progress=on_progress)
+
+
+def start_job(
+    store: Store,
+    spec: PipelineSpec,
+    job_id: str,
+    *,
+    run_id: str | None = None,
+    pinned: dict[str, str] | None = None,
+    on_progress: Callable[[JobInfo], None] | None = None,
+) -> JobInfo:
+    """CREATED → STARTING → RUNNING: wait for earlier jobs, plan, and record the plan.
+
+    A job that already succeeded (its output commit exists) is returned as it is, so running
+    the same global job twice is harmless; one that failed is restarted (``restart`` + 1).
     """
     jobs = JobStore(store)
     ensure_output_repo(store, spec)
@@ -141,22 +168,134 @@ def run_job(
             stats=JobStats(),
             output_commit=None,
         )
-    job = _save(
-        jobs,
-        replace(job, dagster_run_id=run_id or job.dagster_run_id).with_state(JobState.STARTING),
-        on_progress,
-    )
-    try:
+    job = replace(job, dagster_run_id=run_id or job.dagster_run_id)
+    job = _save(jobs, job.with_state(JobState.STARTING), on_progress)
+    with job_guard(store, spec, job_id, on_progress):
         _wait_for_earlier_jobs(jobs, job)
-        return _execute(store, jobs, spec, job, pinned or {}, params or {}, on_progress)
+        plan = make_plan(store, spec, job, pinned or {})
+        store.backend.delete_tree(f"jobs/{spec.name}/{job_id}/batches")
+        save_plan(store, spec.name, job_id, plan)
+        job = replace(
+            job.with_state(JobState.RUNNING),
+            input_commits=plan.inputs,
+            data_total=len(plan.order),
+            data_skipped=len(plan.skipped),
+        )
+        return _save(jobs, job, on_progress)
+    raise AssertionError("unreachable")  # job_guard re-raises
+
+
+def process_batch(
+    store: Store,
+    spec: PipelineSpec,
+    job_id: str,
+    index: int,
+    count: int,
+    *,
+    params: dict[str, Any] | None = None,
+    on_result: Callable[[DatumResult], None] | None = None,
+) -> list[DatumInfo]:
+    """Process batch ``index`` of ``count`` of the job's datums on a pool of ``parallelism``.
+
+    Any process can run a batch (Dagster dynamic outputs spread them over workers); results go
+    to ``jobs/<pipeline>/<id>/batches/<index>.json`` for ``finish_job`` to collect.
+    """
+    jobs = JobStore(store)
+    plan = load_plan(store, spec.name, job_id)
+    job = jobs.load_job(spec.name, job_id)
+    work = plan.batch(index, count)
+    infos: list[DatumInfo] = []
+    scratch = Path(tempfile.mkdtemp(prefix=f"dv-{spec.name}-"))
+    with job_guard(store, spec, job_id, None):
+        try:
+            with ThreadPoolExecutor(spec.parallelism, thread_name_prefix=f"dv-{spec.name}") as pool:
+                results = pool.map(
+                    lambda item: (item, _run_one(store, jobs, spec, job, item[0], scratch, params)),
+                    work,
+                )
+                for (d, h), result in results:
+                    infos.append(
+                        DatumInfo(
+                            id=d.id,
+                            hash=h,
+                            state=result.state,
+                            files=tuple(i.ref for i in d.inputs),
+                            outputs={p: e.to_json() for p, e in result.outputs.items()},
+                            stats=result.stats,
+                            reason=result.reason,
+                            tries=result.tries,
+                        )
+                    )
+                    if on_result is not None:
+                        on_result(result)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    data = canonical_json([i.to_json() for i in infos])
+    store.backend.write(f"jobs/{spec.name}/{job_id}/batches/{index:06d}.json", data)
+    return infos
+
+
+def finish_job(
+    store: Store,
+    spec: PipelineSpec,
+    job_id: str,
+    *,
+    on_progress: Callable[[JobInfo], None] | None = None,
+) -> JobInfo:
+    """Collect every batch, then write the output commit, egress, and end the job."""
+    jobs = JobStore(store)
+    plan = load_plan(store, spec.name, job_id)
+    job = jobs.load_job(spec.name, job_id)
+    with job_guard(store, spec, job_id, on_progress):
+        by_id = {d.id: d for d in plan.skipped}
+        batch_dir = f"jobs/{spec.name}/{job_id}/batches"
+        for name in store.backend.listdir(batch_dir):
+            for raw in json.loads(store.backend.read(f"{batch_dir}/{name}")):
+                by_id[raw["id"]] = DatumInfo.from_json(raw)
+        missing = [d for d in plan.order if d not in by_id]
+        if missing:
+            raise _Killed(f"{len(missing)} datums were never processed (first: {missing[0]})")
+        infos = [by_id[d] for d in plan.order]
+        job = _totals(job, infos)
+        jobs.save_datums(spec.name, job_id, infos)
+        if job.data_failed:
+            first = next(i for i in infos if i.state == DatumState.FAILED)
+            reason = f"datum {first.id} failed after {first.tries} tries: {first.reason}"
+            raise JobFailed(_save(jobs, job.with_state(JobState.FAILURE, reason), on_progress))
+        commit = _write_output(store, spec, job, infos, plan)
+        job = replace(job, output_commit=commit.id)
+        if spec.egress:
+            job = _save(jobs, job.with_state(JobState.EGRESSING), on_progress)
+            egress(store, commit, spec.egress)
+        job = _save(jobs, job.with_state(JobState.FINISHING), on_progress)
+        return _save(jobs, job.with_state(JobState.SUCCESS), on_progress)
+    raise AssertionError("unreachable")  # job_guard re-raises
+
+
+@contextlib.contextmanager
+def job_guard(
+    store: Store, spec: PipelineSpec, job_id: str, on_progress: Callable[[JobInfo], None] | None
+) -> Iterator[None]:
+    """Record how a job ended when its code raises: KILLED, FAILURE or UNRUNNABLE.
+
+    An internal error is a failure; an interrupt (Dagster terminating the run) a kill. Either
+    way the record says so before the exception leaves, so ``dvctl list job`` never shows a
+    job stuck in RUNNING after its run is gone.
+    """
+    jobs = JobStore(store)
+    try:
+        yield
     except JobFailed:
         raise
-    except (_Killed, _OutputCollision) as e:
-        state = JobState.KILLED if isinstance(e, _Killed) else JobState.FAILURE
+    except (_Killed, _OutputCollision, Unrunnable) as e:
+        state = {
+            _Killed: JobState.KILLED,
+            _OutputCollision: JobState.FAILURE,
+            Unrunnable: JobState.UNRUNNABLE,
+        }[type(e)]
         ended = jobs.load_job(spec.name, job_id).with_state(state, str(e))
         raise JobFailed(_save(jobs, ended, on_progress)) from e
     except BaseException as e:
-        # An internal error is a failure; an interrupt (Dagster terminating the run) a kill.
         internal = isinstance(e, Exception)
         reason = f"{type(e).__name__}: {e}" if internal else "run terminated"
         state = JobState.FAILURE if internal else JobState.KILLED
@@ -199,144 +338,6 @@ def _wait_for_earlier_jobs(jobs: JobStore, job: JobInfo) -> None:
     )
 
 
-def resolve_inputs(
-    store: Store, spec: PipelineSpec, job_id: str, pinned: dict[str, str]
-) -> tuple[dict[tuple[str, str], Commit], list[str]]:
-    """The commit each repo input reads, and the upstream pipelines whose job here failed."""
-    commits: dict[tuple[str, str], Commit] = {}
-    failed: list[str] = []
-    jobs = JobStore(store)
-    for leaf in pfs_inputs(spec.input):
-        key = (leaf.repo, leaf.branch)
-        if key in commits:
-            continue
-        upstream = jobs.find_job(leaf.repo, job_id)
-        if upstream is not None and upstream.state in (
-            JobState.FAILURE,
-            JobState.KILLED,
-            JobState.UNRUNNABLE,
-        ):
-            failed.append(leaf.repo)
-            continue
-        commits[key] = _input_commit(store, leaf, job_id, pinned)
-    return commits, failed
-
-
-def _input_commit(store: Store, leaf: PfsInput, job_id: str, pinned: dict[str, str]) -> Commit:
-    if leaf.commit:
-        return store.inspect_commit(f"{leaf.repo}@{leaf.commit}")
-    if leaf.repo in pinned:
-        return store.inspect_commit(f"{leaf.repo}@{pinned[leaf.repo]}")
-    with contextlib.suppress(CommitNotFound):
-        return store.inspect_commit(f"{leaf.repo}@{job_id}")
-    return store.inspect_commit(f"{leaf.repo}@{leaf.branch}")
-
-
-def _execute(
-    store: Store,
-    jobs: JobStore,
-    spec: PipelineSpec,
-    job: JobInfo,
-    pinned: dict[str, str],
-    params: dict[str, Any],
-    on_progress: Callable[[JobInfo], None] | None,
-) -> JobInfo:
-    commits, failed = resolve_inputs(store, spec, job.id, pinned)
-    if failed:
-        reason = f"unrunnable because the following upstream pipelines failed: {', '.join(failed)}"
-        job = _save(jobs, job.with_state(JobState.UNRUNNABLE, reason), on_progress)
-        raise JobFailed(job)
-    inputs = tuple(
-        CommitRef(repo=c.repo, branch=b, id=c.id) for (_, b), c in sorted(commits.items())
-    )
-    datums = compute_datums(store, spec.input, lambda leaf: commits[(leaf.repo, leaf.branch)])
-    salt = job.details.get("salt", "")
-    previous = _previous_datums(store, jobs, spec)
-    job = _save(
-        jobs,
-        replace(job.with_state(JobState.RUNNING), input_commits=inputs, data_total=len(datums)),
-        on_progress,
-    )
-    infos, job = _process(store, jobs, spec, job, datums, previous, salt, params, on_progress)
-    jobs.save_datums(spec.name, job.id, infos)
-    if job.data_failed:
-        first = next(i for i in infos if i.state == DatumState.FAILED)
-        reason = f"datum {first.id} failed after {first.tries} tries: {first.reason}"
-        job = _save(jobs, job.with_state(JobState.FAILURE, reason), on_progress)
-        raise JobFailed(job)
-    outputs = _assemble(infos)
-    commit = _write_output(store, spec, job, infos, previous, outputs, inputs)
-    job = replace(job, output_commit=commit.id)
-    if spec.egress:
-        job = _save(jobs, job.with_state(JobState.EGRESSING), on_progress)
-        egress(store, commit, spec.egress)
-    job = _save(jobs, job.with_state(JobState.FINISHING), on_progress)
-    return _save(jobs, job.with_state(JobState.SUCCESS), on_progress)
-
-
-def _previous_datums(store: Store, jobs: JobStore, spec: PipelineSpec) -> dict[str, DatumInfo]:
-    """Datums of the job that made the output branch's head: what this job compares against."""
-    try:
-        head = store.inspect_commit(f"{spec.name}@{spec.output_branch}")
-    except VersionedError:
-        return {}
-    return {d.id: d for d in jobs.load_datums(spec.name, head.id)}
-
-
-def _process(
-    store: Store,
-    jobs: JobStore,
-    spec: PipelineSpec,
-    job: JobInfo,
-    datums: list[DatumSpec],
-    previous: dict[str, DatumInfo],
-    salt: str,
-    params: dict[str, Any],
-    on_progress: Callable[[JobInfo], None] | None,
-) -> tuple[list[DatumInfo], JobInfo]:
-    transform = spec.transform_hash
-    todo: list[tuple[DatumSpec, str]] = []
-    infos: dict[str, DatumInfo] = {}
-    for d in datums:
-        h = d.hash(salt, transform)
-        prev = previous.get(d.id)
-        reusable = prev is not None and prev.hash == h and prev.state == DatumState.SUCCESS
-        if reusable and spec.reprocess_spec != "every_job":
-            assert prev is not None
-            infos[d.id] = replace(prev, state=DatumState.SKIPPED, files=_files(d), tries=0)
-            job = replace(job, data_skipped=job.data_skipped + 1)
-        else:
-            todo.append((d, h))
-    job = _save(jobs, job, on_progress)
-    started = time.monotonic()
-    scratch = Path(tempfile.mkdtemp(prefix=f"dv-{spec.name}-"))
-    try:
-        with ThreadPoolExecutor(spec.parallelism, thread_name_prefix=f"dv-{spec.name}") as pool:
-            results = pool.map(
-                lambda item: (
-                    item,
-                    _run_one(store, jobs, spec, job, item[0], scratch, started, params),
-                ),
-                todo,
-            )
-            for (d, h), result in results:
-                infos[d.id] = DatumInfo(
-                    id=d.id,
-                    hash=h,
-                    state=result.state,
-                    files=_files(d),
-                    outputs={p: e.to_json() for p, e in result.outputs.items()},
-                    stats=result.stats,
-                    reason=result.reason,
-                    tries=result.tries,
-                )
-                job = _count(job, result)
-                job = _save(jobs, job, on_progress)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return [infos[d.id] for d in datums], job
-
-
 def _run_one(
     store: Store,
     jobs: JobStore,
@@ -344,12 +345,12 @@ def _run_one(
     job: JobInfo,
     d: DatumSpec,
     scratch: Path,
-    started: float,
-    params: dict[str, Any],
+    params: dict[str, Any] | None,
 ) -> DatumResult:
     if jobs.stop_requested(spec.name, job.id):
         raise _Killed("stopped by user")
-    if spec.job_timeout is not None and time.monotonic() - started > spec.job_timeout:
+    started = job.started or now()
+    if spec.job_timeout is not None and (now() - started).total_seconds() > spec.job_timeout:
         raise _Killed(f"job timed out after {spec.job_timeout:g}s")
     return run_datum(store, spec, d, job.id, scratch, params)
 
@@ -367,8 +368,22 @@ def _count(job: JobInfo, result: DatumResult) -> JobInfo:
     return replace(job, data_failed=job.data_failed + 1, stats=stats)
 
 
-def _files(d: DatumSpec) -> tuple[str, ...]:
-    return tuple(i.ref for i in d.inputs)
+def _totals(job: JobInfo, infos: list[DatumInfo]) -> JobInfo:
+    """Counters and stats recomputed from the datums (batches may have run anywhere)."""
+    states = [i.state for i in infos]
+    stats = JobStats()
+    for i in infos:
+        if i.state != DatumState.SKIPPED:
+            stats = stats + i.stats
+    return replace(
+        job,
+        data_total=len(infos),
+        data_skipped=states.count(DatumState.SKIPPED),
+        data_processed=states.count(DatumState.SUCCESS),
+        data_failed=states.count(DatumState.FAILED),
+        data_recovered=states.count(DatumState.RECOVERED),
+        stats=stats,
+    )
 
 
 def _assemble(infos: list[DatumInfo]) -> dict[str, Entry]:
@@ -393,28 +408,22 @@ class _OutputCollision(VersionedError):
 
 
 def _write_output(
-    store: Store,
-    spec: PipelineSpec,
-    job: JobInfo,
-    infos: list[DatumInfo],
-    previous: dict[str, DatumInfo],
-    outputs: dict[str, Entry],
-    inputs: tuple[CommitRef, ...],
+    store: Store, spec: PipelineSpec, job: JobInfo, infos: list[DatumInfo], plan: JobPlan
 ) -> Commit:
     """Output commit ``<pipeline>@<id>``: the previous output, minus the outputs of datums that
     vanished or were reprocessed, plus the new outputs — O(changed datums), not O(all)."""
-    kept = {i.id for i in infos if i.state == DatumState.SKIPPED}
+    outputs = _assemble(infos)
     fresh = {p: outputs[p] for i in infos if i.state == DatumState.SUCCESS for p in i.outputs}
-    stale = {p for d in previous.values() if d.id not in kept for p in d.outputs}
     with store.commit(
         f"{spec.name}@{spec.output_branch}",
         commit_id=job.id,
-        provenance=inputs,
+        provenance=plan.inputs,
         origin=Origin.AUTO,
         description=f"job {spec.name}@{job.id}",
     ) as c:
-        for path in sorted(stale - set(outputs)):
-            c.delete_file(path)
+        for path in plan.stale:
+            if path not in outputs:
+                c.delete_file(path)
         for path, entry in fresh.items():
             c.put_entry(path, entry)
     return store.inspect_commit(f"{spec.name}@{job.id}")

@@ -1,0 +1,159 @@
+"""A job's plan: which input commits it reads, which datums it must process, which it skips.
+
+The plan is written to the store (``jobs/<pipeline>/<id>/plan.json``) before any datum runs, so
+the work can be spread over processes or machines — Dagster dynamic outputs hand each worker a
+batch number, and the worker reads its share of the plan from the store — and so the finishing
+step, wherever it runs, knows exactly what the job decided.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass, replace
+from typing import Any
+
+from dagster_versioned.errors import CommitNotFound, VersionedError
+from dagster_versioned.pipelines.datums import DatumSpec, compute_datums
+from dagster_versioned.pipelines.inputs import PfsInput, pfs_inputs
+from dagster_versioned.pipelines.jobs import DatumInfo, DatumState, JobInfo, JobState, JobStore
+from dagster_versioned.pipelines.spec import PipelineSpec
+from dagster_versioned.store import Commit, CommitRef, Store
+from dagster_versioned.store.commits import canonical_json
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobPlan:
+    """What a job will do, decided once before any datum runs."""
+
+    inputs: tuple[CommitRef, ...]
+    todo: tuple[tuple[DatumSpec, str], ...]
+    """Datums to process, with their hashes."""
+    skipped: tuple[DatumInfo, ...]
+    """Datums that succeeded before with the same hash: their outputs are reused."""
+    stale: tuple[str, ...]
+    """Output paths of the previous job that no kept datum owns any more."""
+    order: tuple[str, ...]
+    """Every datum id, in the job's order."""
+
+    def batch(self, index: int, count: int) -> list[tuple[DatumSpec, str]]:
+        """The ``index``-th of ``count`` near-equal contiguous slices of the work."""
+        n = len(self.todo)
+        start, end = index * n // count, (index + 1) * n // count
+        return list(self.todo[start:end])
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "inputs": [c.to_json() for c in self.inputs],
+            "todo": [[d.to_json(), h] for d, h in self.todo],
+            "skipped": [d.to_json() for d in self.skipped],
+            "stale": list(self.stale),
+            "order": list(self.order),
+        }
+
+    @staticmethod
+    def from_json(raw: dict[str, Any]) -> JobPlan:
+        return JobPlan(
+            inputs=tuple(CommitRef.from_json(c) for c in raw["inputs"]),
+            todo=tuple((DatumSpec.from_json(d), h) for d, h in raw["todo"]),
+            skipped=tuple(DatumInfo.from_json(d) for d in raw["skipped"]),
+            stale=tuple(raw["stale"]),
+            order=tuple(raw["order"]),
+        )
+
+
+def _plan_key(pipeline: str, job_id: str) -> str:
+    return f"jobs/{pipeline}/{job_id}/plan.json"
+
+
+def save_plan(store: Store, pipeline: str, job_id: str, plan: JobPlan) -> None:
+    store.backend.write(_plan_key(pipeline, job_id), canonical_json(plan.to_json()))
+
+
+def load_plan(store: Store, pipeline: str, job_id: str) -> JobPlan:
+    data = store.backend.read(_plan_key(pipeline, job_id))
+    return JobPlan.from_json(json.loads(data))
+
+
+class Unrunnable(VersionedError):
+    def __init__(self, failed: list[str]) -> None:
+        self.failed = failed
+        super().__init__(
+            f"unrunnable because the following upstream pipelines failed: {', '.join(failed)}"
+        )
+
+
+def make_plan(store: Store, spec: PipelineSpec, job: JobInfo, pinned: dict[str, str]) -> JobPlan:
+    """Resolve input commits, compute datums and decide which to skip."""
+    commits = resolve_inputs(store, spec, job.id, pinned)
+    inputs = tuple(
+        CommitRef(repo=c.repo, branch=b, id=c.id) for (_, b), c in sorted(commits.items())
+    )
+    datums = compute_datums(store, spec.input, lambda leaf: commits[(leaf.repo, leaf.branch)])
+    previous = previous_datums(store, spec)
+    salt = str(job.details.get("salt", ""))
+    transform = spec.transform_hash
+    todo: list[tuple[DatumSpec, str]] = []
+    skipped: list[DatumInfo] = []
+    for d in datums:
+        h = d.hash(salt, transform)
+        prev = previous.get(d.id)
+        reusable = prev is not None and prev.hash == h and prev.state == DatumState.SUCCESS
+        if prev is not None and reusable and spec.reprocess_spec != "every_job":
+            files = tuple(i.ref for i in d.inputs)
+            skipped.append(replace(prev, state=DatumState.SKIPPED, files=files, tries=0))
+        else:
+            todo.append((d, h))
+    kept = {d.id for d in skipped}
+    stale = sorted({p for d in previous.values() if d.id not in kept for p in d.outputs})
+    return JobPlan(
+        inputs=inputs,
+        todo=tuple(todo),
+        skipped=tuple(skipped),
+        stale=tuple(stale),
+        order=tuple(d.id for d in datums),
+    )
+
+
+def resolve_inputs(
+    store: Store, spec: PipelineSpec, job_id: str, pinned: dict[str, str]
+) -> dict[tuple[str, str], Commit]:
+    """The commit each repo input reads; ``Unrunnable`` if an upstream job of this id failed."""
+    commits: dict[tuple[str, str], Commit] = {}
+    failed: list[str] = []
+    jobs = JobStore(store)
+    for leaf in pfs_inputs(spec.input):
+        key = (leaf.repo, leaf.branch)
+        if key in commits:
+            continue
+        upstream = jobs.find_job(leaf.repo, job_id)
+        if upstream is not None and upstream.state in (
+            JobState.FAILURE,
+            JobState.KILLED,
+            JobState.UNRUNNABLE,
+        ):
+            failed.append(leaf.repo)
+            continue
+        commits[key] = _input_commit(store, leaf, job_id, pinned)
+    if failed:
+        raise Unrunnable(sorted(set(failed)))
+    return commits
+
+
+def _input_commit(store: Store, leaf: PfsInput, job_id: str, pinned: dict[str, str]) -> Commit:
+    if leaf.commit:
+        return store.inspect_commit(f"{leaf.repo}@{leaf.commit}")
+    if leaf.repo in pinned:
+        return store.inspect_commit(f"{leaf.repo}@{pinned[leaf.repo]}")
+    with contextlib.suppress(CommitNotFound):
+        return store.inspect_commit(f"{leaf.repo}@{job_id}")
+    return store.inspect_commit(f"{leaf.repo}@{leaf.branch}")
+
+
+def previous_datums(store: Store, spec: PipelineSpec) -> dict[str, DatumInfo]:
+    """Datums of the job that made the output branch's head: what this job compares against."""
+    try:
+        head = store.inspect_commit(f"{spec.name}@{spec.output_branch}")
+    except VersionedError:
+        return {}
+    return {d.id: d for d in JobStore(store).load_datums(spec.name, head.id)}
