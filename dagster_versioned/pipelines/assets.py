@@ -12,7 +12,6 @@ at definition time and needs the real classes.)
 
 import contextlib
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -50,6 +49,8 @@ class Pipeline:
     spec: PipelineSpec
     group_name: str | None = None
     tags: dict[str, str] | None = None
+    fan_out: int = 1
+    """Batches of datums run as Dagster dynamic outputs (1: all datums in the asset's step)."""
 
     @property
     def name(self) -> str:
@@ -70,6 +71,10 @@ class Pipeline:
             key=lambda k: k.to_user_string(),
         )
         spec = self.spec
+        if self.fan_out > 1:
+            from dagster_versioned.pipelines.fanout import fanout_asset
+
+            return fanout_asset(self, deps)
 
         @dg.asset(
             key=self.key,
@@ -112,6 +117,7 @@ def pipeline(
     egress: str | None = None,
     reprocess_spec: str = "until_success",
     group_name: str | None = None,
+    fan_out: int = 1,
 ) -> Any:
     """Turn ``fn(datum)`` into a pipeline: it runs once per datum of ``input``.
 
@@ -138,14 +144,17 @@ def pipeline(
             egress=egress,
             reprocess_spec=reprocess_spec,
         )
-        return Pipeline(with_trigger_branches(spec), group_name=group_name)
+        return Pipeline(with_trigger_branches(spec), group_name=group_name, fan_out=fan_out)
 
     return wrap(_fn) if _fn is not None else wrap
 
 
-def pipeline_from_spec(path: str | Path, *, group_name: str | None = None) -> Pipeline:
+def pipeline_from_spec(
+    path: str | Path, *, group_name: str | None = None, fan_out: int = 1
+) -> Pipeline:
     """A pipeline from a Pachyderm pipeline-spec JSON file, read unchanged."""
-    return Pipeline(with_trigger_branches(load_spec_file(path)), group_name=group_name)
+    spec = with_trigger_branches(load_spec_file(path))
+    return Pipeline(spec, group_name=group_name, fan_out=fan_out)
 
 
 def with_trigger_branches(spec: PipelineSpec) -> PipelineSpec:
@@ -179,7 +188,10 @@ def ensure_trigger_branches(store: Store, p: Pipeline) -> None:
             store.create_branch(f"{leaf.repo}@{leaf.branch}", trigger=leaf.trigger)
 
 
-def run_global_id(context: dg.AssetExecutionContext) -> str:
+RunContext = dg.AssetExecutionContext | dg.OpExecutionContext
+
+
+def run_global_id(context: RunContext) -> str:
     """The run's global id: its tag, or (first use) one derived from the run id, then tagged."""
     tags = context.run.tags
     if GLOBAL_ID_TAG in tags:
@@ -198,9 +210,9 @@ def register(p: Pipeline) -> None:
     _REGISTRY[p.name] = p.spec
 
 
-def execute(
-    context: dg.AssetExecutionContext, store: Store, spec: PipelineSpec
-) -> dg.MaterializeResult:
+def prelude(context: RunContext, store: Store) -> tuple[str, dict[str, str]]:
+    """The run's global id and pinned input commits; records CREATED jobs for every pipeline
+    the run selects (Pachyderm creates a DAG's jobs together, each waiting on its upstream)."""
     gid = run_global_id(context)
     tags = context.run.tags
     pinned = parse_input_commits(tags[INPUT_COMMIT_TAG]) if INPUT_COMMIT_TAG in tags else {}
@@ -209,6 +221,13 @@ def execute(
         other = _REGISTRY.get(key.path[-1])
         if other is not None and asset_key_for(other.name) == key:
             create_job(store, other, gid, context.run.run_id)
+    return gid, dict(pinned)
+
+
+def execute(
+    context: dg.AssetExecutionContext, store: Store, spec: PipelineSpec
+) -> dg.MaterializeResult:
+    gid, pinned = prelude(context, store)
 
     def progress(job: JobInfo) -> None:
         if job.state in (JobState.RUNNING, JobState.FINISHING):
@@ -216,27 +235,27 @@ def execute(
 
     try:
         job = run_job(
-            store, spec, gid, run_id=context.run.run_id, pinned=dict(pinned), on_progress=progress
+            store, spec, gid, run_id=context.run.run_id, pinned=pinned, on_progress=progress
         )
     except JobFailed as e:
         raise dg.Failure(description=str(e), metadata=job_metadata(e.job)) from e
     return dg.MaterializeResult(
         metadata=job_metadata(job),
         data_version=dg.DataVersion(job.output_commit or gid),
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=DATUM_CHECK,
-                passed=job.data_failed == 0,
-                severity=dg.AssetCheckSeverity.WARN
-                if job.data_recovered
-                else dg.AssetCheckSeverity.ERROR,
-                metadata={
-                    "failed": job.data_failed,
-                    "recovered": job.data_recovered,
-                    "total": job.data_total,
-                },
-            )
-        ],
+        check_results=[datum_check(job)],
+    )
+
+
+def datum_check(job: JobInfo) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=DATUM_CHECK,
+        passed=job.data_failed == 0,
+        severity=dg.AssetCheckSeverity.WARN if job.data_recovered else dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "failed": job.data_failed,
+            "recovered": job.data_recovered,
+            "total": job.data_total,
+        },
     )
 
 
@@ -257,6 +276,3 @@ def job_metadata(job: JobInfo) -> dict[str, Any]:
         "url": dg.MetadataValue.path(f"dv://{job.pipeline}@{commit}/" if commit else ""),
         "restart": dg.MetadataValue.int(job.restart),
     }
-
-
-Builder = Callable[[dict[tuple[str, str], dg.AssetKey]], dg.AssetsDefinition]

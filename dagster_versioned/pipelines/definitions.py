@@ -28,6 +28,7 @@ from dagster_versioned.pipelines.assets import (
     ensure_trigger_branches,
     register,
 )
+from dagster_versioned.pipelines.fanout import INTERMEDIATE_IO
 from dagster_versioned.pipelines.inputs import pfs_inputs
 from dagster_versioned.pipelines.jobs import JobStore
 from dagster_versioned.pipelines.runner import ensure_output_repo, register_pipeline
@@ -150,6 +151,7 @@ def versioned_definitions(
         RESOURCE_KEY: VersionedStoreResource(
             storage=storage or "", storage_options=storage_options or {}
         ),
+        INTERMEDIATE_IO: dg.FilesystemIOManager(),
         "io_manager": VersionedIOManager(
             storage=storage or "", storage_options=storage_options or {}
         ),

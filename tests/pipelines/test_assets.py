@@ -154,3 +154,32 @@ def test_an_input_trigger_creates_its_branch_and_the_pipeline_reads_it(storage):
         store.inspect_branch("images@deferred-trigger-1").head
         == store.inspect_commit("images@master").id
     )
+
+
+def test_a_fanned_out_pipeline_spreads_datums_over_dynamic_steps(storage):
+    @pipeline(input=pfs("images", glob="/*"), fan_out=3)
+    def spread(datum: Datum) -> None:
+        for src in datum.files():
+            (datum.out / src.name).write_bytes(src.read_bytes()[::-1])
+
+    store = Store.open(storage)
+    with store.commit("images@master") as c:
+        for i in range(7):
+            c.put_file(f"/{i}.txt", f"abc{i}".encode())
+    defs = versioned_definitions([spread], storage=storage)
+    with dg.instance_for_test() as instance:
+        job = defs.resolve_implicit_global_asset_job_def()
+        result = job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey("spread")])
+        assert result.success
+        steps = {e.step_key for e in result.all_events if e.step_key}
+        assert sum(1 for s in steps if "spread__datums" in s) == 3
+        mat = result.asset_materializations_for_node("spread")[0]
+        assert mat.metadata["progress"].value == "7 + 0 / 7"
+    assert store.get_file("spread@master:/3.txt") == b"3cba"
+    store.put_file("images@master:/3.txt", b"changed")
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, asset_selection=[dg.AssetKey("spread")]
+        )
+        mat = result.asset_materializations_for_node("spread")[0]
+        assert mat.metadata["progress"].value == "1 + 6 / 7"
