@@ -75,11 +75,10 @@ def fanout_asset(p, deps: list[dg.AssetKey]) -> dg.AssetsDefinition:  # noqa: AN
         return finish(plan(start=list(upstream.values())).map(process).collect())
 
     return dg.graph_asset(
-        compose,
         key=p.key,
         ins={f"dep_{i}": dg.AssetIn(key=k, dagster_type=dg.Nothing) for i, k in enumerate(deps)},
         description=spec.description or f"Pachyderm-style pipeline {spec.name} (fanned out)",
         group_name=p.group_name,
         metadata={"dv/repo": spec.name, "dv/branch": spec.output_branch, "dv/fan_out": batches},
         kinds={"python"} if spec.fn is not None else {"shell"},
-    )
+    )(compose)
