@@ -90,7 +90,7 @@ def test_list_job_with_an_id_lists_every_pipeline_of_the_global_job(dag):
 
 def test_list_job_without_arguments_lists_global_jobs(dag):
     url, (first, second) = dag
-    code, out = dvctl(url, "list", "job")
+    _, out = dvctl(url, "list", "job")
     assert out.splitlines()[0].split() == ["ID", "SUBJOBS", "PROGRESS", "CREATED", "MODIFIED"]
     assert [(r[0], r[1]) for r in rows(out)] == [(second, "2"), (first, "2")]
 
@@ -138,7 +138,7 @@ def test_wait_job_prints_the_finished_jobs(dag):
 
 def test_list_datum_shows_each_datum_with_its_status(dag):
     url, (_, second) = dag
-    code, out = dvctl(url, "list", "datum", f"edges@{second}")
+    _, out = dvctl(url, "list", "datum", f"edges@{second}")
     assert out.splitlines()[0].split() == ["ID", "FILES", "STATUS", "TIME"]
     statuses = sorted(r[2] for r in rows(out))
     assert statuses == ["skipped", "success", "success", "success"]
