@@ -11,7 +11,9 @@ at definition time and needs the real classes.)
 """
 
 import contextlib
+import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -234,9 +236,10 @@ def execute(
             context.log.debug(f"{spec.name}@{gid}: {progress_text(job)} {state_text(job)}")
 
     try:
-        job = run_job(
-            store, spec, gid, run_id=context.run.run_id, pinned=pinned, on_progress=progress
-        )
+        with forward_logs(context):
+            job = run_job(
+                store, spec, gid, run_id=context.run.run_id, pinned=pinned, on_progress=progress
+            )
     except JobFailed as e:
         raise dg.Failure(description=str(e), metadata=job_metadata(e.job)) from e
     return dg.MaterializeResult(
@@ -244,6 +247,31 @@ def execute(
         data_version=dg.DataVersion(job.output_commit or gid),
         check_results=[datum_check(job)],
     )
+
+
+class _ToDagster(logging.Handler):
+    def __init__(self, context: RunContext) -> None:
+        super().__init__(logging.INFO)
+        self.context = context
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = "warning" if record.levelno >= logging.WARNING else "info"
+        getattr(self.context.log, level)(self.format(record))
+
+
+@contextlib.contextmanager
+def forward_logs(context: RunContext) -> Iterator[None]:
+    """Send the runner's log (datum failures, a command's output) to the run's Dagster log."""
+    logger = logging.getLogger("dagster_versioned.pipelines")
+    handler = _ToDagster(context)
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(min(previous or logging.INFO, logging.INFO))
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
 
 
 def datum_check(job: JobInfo) -> dg.AssetCheckResult:

@@ -21,7 +21,7 @@ filesystem IO manager: they are plumbing, not data, and must not become versione
 
 
 def fanout_asset(p, deps: list[dg.AssetKey]) -> dg.AssetsDefinition:  # noqa: ANN001
-    from dagster_versioned.pipelines.assets import job_metadata, prelude
+    from dagster_versioned.pipelines.assets import forward_logs, job_metadata, prelude
 
     spec = p.spec
     batches = p.fan_out
@@ -51,7 +51,8 @@ def fanout_asset(p, deps: list[dg.AssetKey]) -> dg.AssetsDefinition:  # noqa: AN
         if batch >= 0:
             gid, _ = prelude(context, versioned_store.store)
             try:
-                process_batch(versioned_store.store, spec, gid, batch, batches)
+                with forward_logs(context):
+                    process_batch(versioned_store.store, spec, gid, batch, batches)
             except JobFailed as e:
                 raise dg.Failure(description=str(e), metadata=job_metadata(e.job)) from e
         return batch
