@@ -414,3 +414,46 @@ def test_datum_identity_depends_on_paths_not_content():
     assert datum("1" * 64).id == datum("2" * 64).id
     assert datum("1" * 64).hash("s", "t") != datum("2" * 64).hash("s", "t")
     assert datum("1" * 64).hash("s", "t") != datum("1" * 64).hash("other", "t")
+
+
+def test_egress_copies_the_output_commit_to_a_url(store, tmp_path):
+    store.put_file("images@master:/a.png", b"AAA")
+    store.put_file("images@master:/sub/b.png", b"BBB")
+    target = tmp_path / "egress"
+    spec = PipelineSpec(
+        name="egressed", input=pfs("images", "/*"), fn=lower, egress=f"file://{target}"
+    )
+    job = run_job(store, spec, head_id(store, "images@master"))
+    assert job.state == JobState.SUCCESS
+    assert (target / "a.png").read_bytes() == b"aaa"
+    assert (target / "b.png").read_bytes() == b"bbb"
+    assert job.details["egress"] == {"URL": f"file://{target}"}
+
+
+def test_a_datum_rescued_by_err_cmd_is_recovered_and_the_job_succeeds(store):
+    store.put_file("images@master:/a.png", b"x")
+    spec = PipelineSpec(
+        name="rescued", input=pfs("images"), cmd=("false",), err_cmd=("true",), datum_tries=2
+    )
+    job = run_job(store, spec, head_id(store, "images@master"))
+    assert job.state == JobState.SUCCESS
+    assert (job.data_processed, job.data_skipped, job.data_recovered) == (0, 0, 1)
+    from dagster_versioned.pipelines.pretty import progress_text
+
+    assert progress_text(job) == "0 + 0 + 1 / 1"
+
+
+def test_parallel_datums_give_the_same_output_as_serial_ones(store):
+    with store.commit("images@master") as c:
+        for i in range(40):
+            c.put_file(f"/{i:02d}.png", f"IMG-{i}".encode())
+    gid = head_id(store, "images@master")
+    serial = run_job(store, PipelineSpec(name="serial", input=pfs("images"), fn=lower), gid)
+    parallel = run_job(
+        store, PipelineSpec(name="parallel", input=pfs("images"), fn=lower, parallelism=4), gid
+    )
+    assert serial.data_processed == parallel.data_processed == 40
+    assert (
+        store.inspect_commit("serial@master").root.hash
+        == store.inspect_commit("parallel@master").root.hash
+    )
