@@ -18,6 +18,7 @@ import contextlib
 import os
 import secrets
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
@@ -31,6 +32,8 @@ from dagster_versioned.errors import StorageError, UnsupportedBackend
 # Protocols known to honour ``pipe_file(..., mode="create")`` as an exclusive create.
 _EXCLUSIVE_PROTOCOLS = frozenset({"file", "local", "memory", "s3", "s3a"})
 _IO_THREADS = 16
+REFRESH_AFTER = 600.0
+"""Seconds after which a reused object's age is refreshed (gc's grace must be longer)."""
 
 
 @contextlib.contextmanager
@@ -133,8 +136,10 @@ class Backend:
     def mtime(self, key: str) -> float | None:
         """Modification time in seconds since the epoch, if the backend knows it."""
         with translate_errors(f"inspecting {key}"):
+            path = self.path(key)
+            self.fs.invalidate_cache(path)
             try:
-                info: dict[str, Any] = self.fs.info(self.path(key))
+                info: dict[str, Any] = self.fs.info(path)
             except FileNotFoundError:
                 return None
         for field in ("mtime", "LastModified", "created"):
@@ -144,7 +149,7 @@ class Backend:
             if hasattr(value, "timestamp"):
                 return float(value.timestamp())
             return float(value)
-        return None
+        return time.time()  # exists, age unknown: treat as new
 
     # -- batches ---------------------------------------------------------------------------
 
@@ -170,7 +175,17 @@ class Backend:
             pass
 
     def write_if_missing(self, key: str, data: bytes) -> None:
-        if not self.exists(key):
+        """Write a content-addressed key unless it exists; refresh an old one instead.
+
+        ``gc`` deletes unreferenced objects older than its grace period. A writer that reuses
+        such an object for a new commit refreshes its age here, so gc cannot delete it in the
+        window before the commit lands (objects over 8 MiB on object stores are not rewritten:
+        run gc with a grace period longer than your longest commit).
+        """
+        mtime = self.mtime(key)
+        if mtime is None:
+            self.write(key, data)
+        elif time.time() - mtime > REFRESH_AFTER and len(data) <= 8 * 1024 * 1024:
             self.write(key, data)
 
 
@@ -250,6 +265,14 @@ class LocalBackend(Backend):
             return os.stat(self.path(key)).st_mtime
         except FileNotFoundError:
             return None
+
+    def write_if_missing(self, key: str, data: bytes) -> None:
+        mtime = self.mtime(key)
+        if mtime is None:
+            self.write(key, data)
+        elif time.time() - mtime > REFRESH_AFTER:
+            with contextlib.suppress(FileNotFoundError):
+                os.utime(self.path(key))
 
 
 def open_backend(url: str, *, single_writer: bool = False, **storage_options: Any) -> Backend:

@@ -69,7 +69,7 @@ def normalize_path(path: str) -> str:
             raise InvalidPath(f"invalid path {path!r}: control character {ch!r} is not allowed")
     if "\\" in text:
         raise InvalidPath(f"invalid path {path!r}: use '/' as the separator, not '\\'")
-    body = text.strip("/") if text not in ("", "/") else ""
+    body = text.removeprefix("/").rstrip("/") if text not in ("", "/") else ""  # "//a": empty
     if not body:
         return "/"
     segments = body.split("/")

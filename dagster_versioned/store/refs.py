@@ -13,6 +13,7 @@ never a wrong answer, because the hint is only written after the entry it copies
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -23,7 +24,7 @@ from dagster_versioned.store.backend import Backend
 from dagster_versioned.store.commits import CommitId, canonical_json, format_time, now, parse_time
 from dagster_versioned.store.triggers import Trigger
 
-Reason = Literal["create", "commit", "move", "trigger", "config", "delete"]
+Reason = Literal["create", "commit", "move", "trigger", "config", "delete", "fsck"]
 _SEQ_DIGITS = 12
 
 
@@ -186,7 +187,10 @@ class RefLog:
         data = canonical_json(entry.to_json())
         if not self.backend.create(_entry_key(repo, branch, entry.seq), data):
             return None
-        self.backend.write(_hint_key(repo, branch), data)
+        # The entry exists, so the head has moved: a failure to refresh the hint must not
+        # report the commit as failed (a stale hint only costs readers a probe).
+        with contextlib.suppress(OSError):
+            self.backend.write(_hint_key(repo, branch), data)
         return entry
 
     def with_trigger(self, entry: BranchHead, trigger: Trigger | None) -> BranchHead:

@@ -1,0 +1,230 @@
+"""``fsck`` and ``gc``: verify every hash and reference; delete objects nothing references.
+
+fsck walks ref → commit → tree → objects and reports, in plain words, anything that does not
+hold: a head pointing at a missing or unfinished commit, a commit whose parent or tree is gone,
+an object whose bytes do not match its name, an open-commit marker with no commit. ``fix``
+repairs what can be repaired without losing data — a branch whose head is missing is moved back
+to its last good head by a new ref-log entry; a dangling open-commit marker is removed — and
+says what it did.
+
+gc keeps every object reachable from any commit (finished or open) and deletes the rest, but
+never one younger than the grace period: a writer's objects exist before the commit that names
+them, and writers refresh the age of objects they reuse, so gc can run while they write.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from dagster_versioned.errors import CorruptStore, VersionedError
+from dagster_versioned.store.commits import Commit, CommitId
+from dagster_versioned.store.objects import ObjectId, hash_bytes
+from dagster_versioned.store.store import Store
+from dagster_versioned.store.trees import Entry
+
+
+@dataclass
+class FsckReport:
+    """What fsck found and, with ``fix``, what it repaired."""
+
+    problems: list[str] = field(default_factory=list)
+    fixed: list[str] = field(default_factory=list)
+    commits: int = 0
+    objects: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class GcReport:
+    """What gc kept and deleted."""
+
+    reachable: int = 0
+    deleted: list[str] = field(default_factory=list)
+    kept_young: int = 0
+    bytes_freed: int = 0
+
+
+def _object_keys(store: Store) -> Iterator[str]:
+    for prefix in store.backend.listdir("objects"):
+        for name in store.backend.listdir(f"objects/{prefix}"):
+            if len(name) == 64:
+                yield f"objects/{prefix}/{name}"
+
+
+def _commits(store: Store, repo: str) -> list[Commit]:
+    out = []
+    for name in store.backend.listdir(f"repos/{repo}/commits"):
+        if name.endswith(".json"):
+            data = store.backend.read(f"repos/{repo}/commits/{name}")
+            out.append(Commit.from_bytes(data, f"{repo}@{name[:-5]}"))
+    return out
+
+
+def _open_ops(store: Store, repo: str) -> Iterator[dict[str, object]]:
+    for name in store.backend.listdir(f"repos/{repo}/open-commits"):
+        if name.endswith(".json"):
+            continue
+        op_dir = f"repos/{repo}/open-commits/{name}"
+        for op_name in store.backend.listdir(op_dir):
+            data = store.backend.read_or_none(f"{op_dir}/{op_name}")
+            if data is not None:
+                yield json.loads(data)
+
+
+def reachable_objects(store: Store) -> set[str]:
+    """Every object id a commit, an open commit or a running job's plan refers to."""
+    seen: set[str] = set()
+    for repo in store.backend.listdir("repos"):
+        for commit in _commits(store, repo):
+            store.trees.reachable(commit.root, seen)
+        for op in _open_ops(store, repo):
+            if "entry" in op:
+                store.trees.reachable(Entry.from_json(op["entry"]), seen)  # type: ignore[arg-type]
+            seen.update(str(c) for c in op.get("chunks", []))  # type: ignore[attr-defined]
+    return seen
+
+
+def gc(store: Store, *, grace: float = 3600.0, dry_run: bool = False) -> GcReport:
+    """Delete unreferenced objects older than ``grace`` seconds."""
+    report = GcReport()
+    keep = reachable_objects(store)
+    report.reachable = len(keep)
+    now = time.time()
+    for key in _object_keys(store):
+        oid = key.rsplit("/", 1)[1]
+        if oid in keep:
+            continue
+        mtime = store.backend.mtime(key)
+        if mtime is None:
+            continue
+        if now - mtime < grace:
+            report.kept_young += 1
+            continue
+        if not dry_run:
+            store.backend.delete(key)
+        report.deleted.append(oid)
+    return report
+
+
+def fsck(store: Store, *, fix: bool = False) -> FsckReport:
+    """Verify the whole store; with ``fix``, repair what can be repaired without data loss."""
+    report = FsckReport()
+    verified: set[str] = set()
+    for repo in store.backend.listdir("repos"):
+        if not store.backend.exists(f"repos/{repo}/repo.json"):
+            report.problems.append(f"repo '{repo}' has data but no repo.json (a partial delete?)")
+            continue
+        _check_commits(store, repo, report, verified)
+        _check_branches(store, repo, report, fix)
+        _check_open(store, repo, report, fix)
+    for key in _object_keys(store):
+        report.objects += 1
+        oid = key.rsplit("/", 1)[1]
+        if oid in verified:
+            continue
+        data = store.backend.read_or_none(key)
+        if data is not None and hash_bytes(data) != oid:
+            report.problems.append(f"object {oid} is corrupt: its bytes do not match its hash")
+    _check_jobs(store, report)
+    return report
+
+
+def _check_commits(store: Store, repo: str, report: FsckReport, verified: set[str]) -> None:
+    try:
+        commits = _commits(store, repo)
+    except CorruptStore as e:
+        report.problems.append(str(e))
+        return
+    ids = {c.id for c in commits}
+    for commit in commits:
+        report.commits += 1
+        if commit.parent is not None and commit.parent not in ids:
+            report.problems.append(f"commit {repo}@{commit.id}: parent {commit.parent} is missing")
+        if not commit.is_finished:
+            report.problems.append(f"commit {repo}@{commit.id} has a record but is not finished")
+        try:
+            _verify_tree(store, commit.root, verified)
+        except (CorruptStore, VersionedError) as e:
+            report.problems.append(f"commit {repo}@{commit.id}: {e}")
+
+
+def _verify_tree(store: Store, entry: Entry, verified: set[str]) -> None:
+    reach: set[str] = set()
+    store.trees.reachable(entry, reach)
+    for oid in reach - verified:
+        data = store.objects.backend.read_or_none(f"objects/{oid[:2]}/{oid}")
+        if data is None:
+            raise CorruptStore(f"object {oid} is referenced but missing")
+        if hash_bytes(data) != oid:
+            raise CorruptStore(f"object {oid} is corrupt: its bytes do not match its hash")
+        verified.add(oid)
+
+
+def _check_branches(store: Store, repo: str, report: FsckReport, fix: bool) -> None:
+    for branch in store.refs.branches(repo):
+        entry = store.refs.latest(repo, branch)
+        if entry is None or not entry.exists or entry.head is None:
+            continue
+        if _finished(store, repo, entry.head):
+            continue
+        problem = f"branch {repo}@{branch}: head {entry.head} is missing or unfinished"
+        report.problems.append(problem)
+        if not fix:
+            continue
+        good = _last_good_head(store, repo, branch, entry.seq)
+        if store.refs.append(
+            entry, repo=repo, branch=branch, head=good, reason="fsck", trigger=entry.trigger
+        ):
+            report.fixed.append(f"moved {repo}@{branch} back to {good or 'no head'}")
+
+
+def _finished(store: Store, repo: str, cid: CommitId) -> bool:
+    data = store.backend.read_or_none(f"repos/{repo}/commits/{cid}.json")
+    if data is None:
+        return False
+    try:
+        return Commit.from_bytes(data, f"{repo}@{cid}").is_finished
+    except CorruptStore:
+        return False
+
+
+def _last_good_head(store: Store, repo: str, branch: str, before: int) -> CommitId | None:
+    for seq in range(before - 1, -1, -1):
+        entry = store.refs.read(repo, branch, seq)
+        if entry is not None and entry.head and _finished(store, repo, entry.head):
+            return entry.head
+    return None
+
+
+def _check_open(store: Store, repo: str, report: FsckReport, fix: bool) -> None:
+    for branch in store.backend.listdir(f"repos/{repo}/open-branches"):
+        data = store.backend.read_or_none(f"repos/{repo}/open-branches/{branch}")
+        cid = data.decode() if data else ""
+        if store.backend.exists(f"repos/{repo}/open-commits/{cid}.json"):
+            continue
+        report.problems.append(f"branch {repo}@{branch} is marked open by a commit that is gone")
+        if fix:
+            store.backend.delete(f"repos/{repo}/open-branches/{branch}")
+            report.fixed.append(f"removed the stale open-commit marker of {repo}@{branch}")
+
+
+def _check_jobs(store: Store, report: FsckReport) -> None:
+    for pipeline in store.backend.listdir("jobs"):
+        for name in store.backend.listdir(f"jobs/{pipeline}"):
+            if not name.endswith(".json"):
+                continue
+            raw = json.loads(store.backend.read(f"jobs/{pipeline}/{name}"))
+            out = raw.get("output_commit")
+            if out and not _finished(store, pipeline, CommitId(out)):
+                report.problems.append(
+                    f"job {pipeline}@{raw.get('id')}: output commit {out} is missing"
+                )
+
+
+__all__ = ["FsckReport", "GcReport", "ObjectId", "fsck", "gc", "reachable_objects"]
