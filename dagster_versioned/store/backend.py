@@ -183,9 +183,8 @@ class Backend:
         run gc with a grace period longer than your longest commit).
         """
         mtime = self.mtime(key)
-        if mtime is None:
-            self.write(key, data)
-        elif time.time() - mtime > REFRESH_AFTER and len(data) <= 8 * 1024 * 1024:
+        stale = mtime is not None and time.time() - mtime > REFRESH_AFTER
+        if mtime is None or (stale and len(data) <= 8 * 1024 * 1024):
             self.write(key, data)
 
 
