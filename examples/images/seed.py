@@ -6,6 +6,7 @@ Usage: ``.venv/bin/python examples/images/seed.py [--storage URL] [--count N]``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import math
 
@@ -35,10 +36,8 @@ def picture(i: int, size: int = 256) -> bytes:
 
 def seed(storage: str, count: int = 3, start: int = 0) -> str:
     store = Store.open(storage)
-    try:
+    with contextlib.suppress(AlreadyExists):
         store.create_repo("images", description="Pictures for edges and montage.")
-    except AlreadyExists:
-        pass
     with store.commit("images@master", description=f"{count} pictures") as c:
         for i in range(start, start + count):
             c.put_file(f"/picture-{i:03d}.png", picture(i))

@@ -6,6 +6,7 @@ Usage: ``.venv/bin/python examples/spec/seed.py [--storage URL]``
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 from dagster_versioned.errors import AlreadyExists
 from dagster_versioned.store import Store
@@ -20,10 +21,8 @@ TEXTS = {
 
 def seed(storage: str) -> None:
     store = Store.open(storage)
-    try:
+    with contextlib.suppress(AlreadyExists):
         store.create_repo("texts", description="Texts for the wordcount spec pipeline.")
-    except AlreadyExists:
-        pass
     with store.commit("texts@master", description="three texts") as c:
         for path, text in TEXTS.items():
             c.put_file(path, text)
