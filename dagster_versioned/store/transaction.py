@@ -20,8 +20,8 @@ from dagster_versioned.store.objects import ObjectId
 from dagster_versioned.store.trees import Changes, Entry, TreeStore
 
 if TYPE_CHECKING:
+    from dagster_versioned.store.base import StoreBase
     from dagster_versioned.store.commits import Commit
-    from dagster_versioned.store.store import Store
 
 Op = dict[str, Any]
 FileData = bytes | bytearray | memoryview | str | IO[bytes] | os.PathLike[str]
@@ -40,7 +40,9 @@ class CommitWriter:
             c.delete_file("/old.png")
     """
 
-    def __init__(self, store: Store, repo: str, branch: str, sink: Callable[[Op], None]) -> None:
+    def __init__(
+        self, store: StoreBase, repo: str, branch: str, sink: Callable[[Op], None]
+    ) -> None:
         self._store = store
         self.repo = repo
         self.branch = branch
