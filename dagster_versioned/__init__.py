@@ -49,6 +49,17 @@ _LAZY: dict[str, str] = {
     "versioned_definitions": "dagster_versioned.pipelines.definitions",
     "trigger_sensor": "dagster_versioned.pipelines.definitions",
     "register_trigger_condition": "dagster_versioned.pipelines.definitions",
+    # Parameter grids and grid jobs (issue 8)
+    "ParameterGrid": "dagster_versioned.grids.grid",
+    "GridCell": "dagster_versioned.grids.grid",
+    "GridPipeline": "dagster_versioned.grids.pipeline",
+    "GridStep": "dagster_versioned.grids.pipeline",
+    "grid_job": "dagster_versioned.grids.gridjobs",
+    "get_pipeline_param": "dagster_versioned.grids.params",
+    "get_step_param": "dagster_versioned.grids.params",
+    "get_params": "dagster_versioned.grids.params",
+    "read_parameters_file": "dagster_versioned.grids.params_file",
+    "write_parameters_file": "dagster_versioned.grids.params_file",
 }
 
 __all__ = [

@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dagster_versioned.cli.commands_files",
     "dagster_versioned.cli.commands_pps",
     "dagster_versioned.cli.commands_admin",
+    "dagster_versioned.cli.commands_grids",
 )
 
 _loaded = False

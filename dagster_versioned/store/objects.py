@@ -129,6 +129,10 @@ class ChunkReader(io.RawIOBase):
         self._buffer = self._buffer[n:]
         return n
 
+    def readall(self) -> bytes:
+        # BufferedReader.read() calls this: one join instead of a readinto per 8 KiB.
+        return b"".join(self.iter_chunks())
+
     def iter_chunks(self) -> Iterator[bytes]:
         if self._buffer:
             yield bytes(self._buffer)
