@@ -99,6 +99,7 @@ def versioned_definitions(
     sensor_interval: int = 15,
     trigger_interval: int = 30,
     group_name: str | None = None,
+    executor: Any = None,
 ) -> dg.Definitions:
     """Dagster definitions for ``pipelines`` on one store.
 
@@ -162,6 +163,7 @@ def versioned_definitions(
         schedules=list(schedules),
         jobs=list(jobs),
         resources={**base_resources, **(resources or {})},
+        executor=executor,
     )
 
 

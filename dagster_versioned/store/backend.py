@@ -17,15 +17,15 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import fsspec
-from fsspec.implementations.local import LocalFileSystem
-from fsspec.implementations.memory import MemoryFileSystem
+if TYPE_CHECKING:  # fsspec is imported only for non-local storage: dvctl must start fast
+    import fsspec
 
 from dagster_versioned.errors import StorageError, UnsupportedBackend
 
@@ -55,12 +55,21 @@ def translate_errors(what: str) -> Iterator[None]:
 class Backend:
     """Keys below one root of an fsspec filesystem."""
 
-    def __init__(self, fs: fsspec.AbstractFileSystem, root: str, url: str) -> None:
-        self.fs = fs
+    def __init__(self, fs: fsspec.AbstractFileSystem | None, root: str, url: str) -> None:
+        self._fs = fs
         self.root = root.rstrip("/")
         self.url = url
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+
+    @property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        """The fsspec filesystem (made on first use where the backend does not need one)."""
+        if self._fs is None:
+            from fsspec.implementations.local import LocalFileSystem
+
+            self._fs = LocalFileSystem()
+        return self._fs
 
     @property
     def protocol(self) -> str:
@@ -133,6 +142,10 @@ class Backend:
             if self.fs.exists(path):
                 self.fs.rm(path, recursive=True)
 
+    def size(self, key: str) -> int:
+        with translate_errors(f"inspecting {key}"):
+            return int(self.fs.size(self.path(key)))
+
     def mtime(self, key: str) -> float | None:
         """Modification time in seconds since the epoch, if the backend knows it."""
         with translate_errors(f"inspecting {key}"):
@@ -191,10 +204,19 @@ class Backend:
 class LocalBackend(Backend):
     """Local disk through POSIX calls: same guarantees, less overhead per call."""
 
-    def __init__(self, fs: fsspec.AbstractFileSystem, root: str, url: str) -> None:
-        super().__init__(fs, root, url)
+    def __init__(self, root: str, url: str) -> None:
+        super().__init__(None, root, url)
         os.makedirs(self.root, exist_ok=True)
         self._dirs: set[str] = set()
+
+    @property
+    def protocol(self) -> str:
+        return "file"
+
+    def delete_tree(self, key: str) -> None:
+        with translate_errors(f"deleting {key}"), contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(self.path(key))
+        self._dirs.clear()
 
     def _ensure_parent(self, path: str) -> None:
         parent = os.path.dirname(path)
@@ -259,6 +281,10 @@ class LocalBackend(Backend):
         for key, data in items:
             self.write_if_missing(key, data)
 
+    def size(self, key: str) -> int:
+        with translate_errors(f"inspecting {key}"):
+            return os.stat(self.path(key)).st_size
+
     def mtime(self, key: str) -> float | None:
         try:
             return os.stat(self.path(key)).st_mtime
@@ -281,10 +307,17 @@ def open_backend(url: str, *, single_writer: bool = False, **storage_options: An
     advance a branch and one commit would silently vanish, so such a backend is refused unless
     the caller promises there is only one writer.
     """
+    local = _local_path(url)
+    if local is not None and not storage_options:
+        return LocalBackend(os.path.abspath(os.path.expanduser(local)), url)
+    import fsspec
+    from fsspec.implementations.local import LocalFileSystem
+    from fsspec.implementations.memory import MemoryFileSystem
+
     with translate_errors(f"opening storage {redact_url(url)}"):
         fs, root = fsspec.core.url_to_fs(url, **storage_options)
     if isinstance(fs, LocalFileSystem):
-        return LocalBackend(fs, os.path.abspath(root), url)
+        return LocalBackend(os.path.abspath(root), url)
     if isinstance(fs, MemoryFileSystem):
         root = "/" + root.lstrip("/")
     backend = Backend(fs, root, url)
@@ -295,6 +328,17 @@ def open_backend(url: str, *, single_writer: bool = False, **storage_options: An
             "s3://, or pass single_writer=True if only one process ever writes"
         )
     return backend
+
+
+def _local_path(url: str) -> str | None:
+    """The path of a plain local location (``/x``, ``./x``, ``file:///x``), else ``None``."""
+    if "::" in url:
+        return None
+    if url.startswith("file://"):
+        return url[len("file://") :]
+    if "://" in url:
+        return None
+    return url
 
 
 def redact_url(url: str) -> str:

@@ -90,7 +90,7 @@ class FileOps(CommitOps):
             raise PathNotFound(path, f"{ref} (it is a directory; use list_file)")
         import io
 
-        return io.BufferedReader(self.objects.open_chunks(list(entry.chunks)), 1 << 20)
+        return io.BufferedReader(self.objects.open_chunks(list(entry.chunks), entry.size), 1 << 20)
 
     def get_file(self, ref: str) -> bytes:
         with self.open_file(ref) as f:

@@ -89,8 +89,12 @@ class ObjectStore:
     def exists(self, oid: ObjectId) -> bool:
         return self.backend.exists(object_key(oid))
 
-    def open_chunks(self, chunks: list[ObjectId]) -> ChunkReader:
-        return ChunkReader(self, chunks)
+    def open_chunks(self, chunks: list[ObjectId], size: int | None = None) -> ChunkReader:
+        return ChunkReader(self, chunks, size)
+
+    def size(self, oid: ObjectId) -> int:
+        """An object's length, without reading it where the backend can tell."""
+        return self.backend.size(object_key(oid))
 
 
 def read_full(stream: IO[bytes], n: int) -> bytes:
@@ -107,26 +111,43 @@ def read_full(stream: IO[bytes], n: int) -> bytes:
 
 
 class ChunkReader(io.RawIOBase):
-    """A read-only stream over a file's chunks, holding at most one chunk in memory."""
+    """A read-only, seekable stream over a file's chunks, holding one chunk in memory.
 
-    def __init__(self, objects: ObjectStore, chunks: list[ObjectId]) -> None:
+    Seeking needs each chunk's offset: a one-chunk file (most files) knows it from its size;
+    a larger one asks the backend for chunk sizes once, on the first seek.
+    """
+
+    def __init__(
+        self, objects: ObjectStore, chunks: list[ObjectId], size: int | None = None
+    ) -> None:
         super().__init__()
         self._objects = objects
-        self._chunks = iter(chunks)
+        self._chunk_ids = chunks
+        self._size = size
+        self._next = 0  # index of the next chunk to load
+        self._pos = 0
         self._buffer = memoryview(b"")
+        self._offsets: list[int] | None = None
 
     def readable(self) -> bool:
         return True
 
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
         while not self._buffer:
-            oid = next(self._chunks, None)
-            if oid is None:
+            if self._next >= len(self._chunk_ids):
                 return 0
-            self._buffer = memoryview(self._objects.get(oid))
+            self._buffer = memoryview(self._objects.get(self._chunk_ids[self._next]))
+            self._next += 1
         n = min(len(b), len(self._buffer))
         b[:n] = self._buffer[:n]
         self._buffer = self._buffer[n:]
+        self._pos += n
         return n
 
     def readall(self) -> bytes:
@@ -135,7 +156,47 @@ class ChunkReader(io.RawIOBase):
 
     def iter_chunks(self) -> Iterator[bytes]:
         if self._buffer:
-            yield bytes(self._buffer)
+            rest = bytes(self._buffer)
+            self._pos += len(rest)
             self._buffer = memoryview(b"")
-        for oid in self._chunks:
-            yield self._objects.get(oid)
+            yield rest
+        while self._next < len(self._chunk_ids):
+            data = self._objects.get(self._chunk_ids[self._next])
+            self._next += 1
+            self._pos += len(data)
+            yield data
+
+    def _chunk_offsets(self) -> list[int]:
+        if self._offsets is None:
+            if len(self._chunk_ids) <= 1:
+                sizes = (
+                    [self._size or 0]
+                    if self._size is not None
+                    else [len(self._objects.get(c)) for c in self._chunk_ids]
+                )
+            else:
+                sizes = [self._objects.size(c) for c in self._chunk_ids]
+            offsets, total = [], 0
+            for size in sizes:
+                offsets.append(total)
+                total += size
+            self._offsets = [*offsets, total]
+        return self._offsets
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        offsets = self._chunk_offsets()
+        end = offsets[-1]
+        target = {io.SEEK_SET: offset, io.SEEK_CUR: self._pos + offset, io.SEEK_END: end + offset}[
+            whence
+        ]
+        if target < 0:
+            raise ValueError(f"negative seek position {target}")
+        index = next((i for i in range(len(self._chunk_ids)) if offsets[i + 1] > target), None)
+        if index is None:
+            self._next, self._buffer = len(self._chunk_ids), memoryview(b"")
+        else:
+            data = memoryview(self._objects.get(self._chunk_ids[index]))
+            self._buffer = data[target - offsets[index] :]
+            self._next = index + 1
+        self._pos = target
+        return target

@@ -58,9 +58,15 @@ class Store(FileOps):
     def _init_root(self) -> None:
         marker = self.backend.read_or_none("dagster_versioned.json")
         if marker is None:
-            self.backend.create(
-                "dagster_versioned.json", canonical_json({"format": FORMAT_VERSION})
-            )
+            try:
+                self.backend.create(
+                    "dagster_versioned.json", canonical_json({"format": FORMAT_VERSION})
+                )
+            except FileNotFoundError as e:  # e.g. an S3 bucket that does not exist
+                raise StorageError(
+                    f"cannot open storage {self.url}: {e or 'its location does not exist'} "
+                    "(create the bucket or directory first)"
+                ) from e
             return
         version = json.loads(marker).get("format")
         if version != FORMAT_VERSION:

@@ -231,11 +231,6 @@ def test_help_does_not_create_a_store(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 @pytest.mark.s3
-@pytest.mark.xfail(
-    strict=True,
-    reason="store bug: Store.open on a missing bucket raises a bare FileNotFoundError "
-    "(backend.translate_errors lets it through); dvctl catches it at Store.open",
-)
 def test_store_open_on_a_missing_bucket_raises_a_versioned_error(
     s3_storage_options: dict[str, object],
 ) -> None:

@@ -393,3 +393,21 @@ def test_putting_the_same_content_twice_stores_one_object_even_across_repos(
     assert {k for k in object_keys(store) - after_first if k.endswith(chunk)} == set()
     large = [k for k in object_keys(store) if store.backend.fs.size(k) >= 10_000]
     assert len(large) == 1
+
+
+def test_open_file_is_seekable_across_chunks(tmp_path, monkeypatch):
+    import io
+
+    from dagster_versioned.store import Store, objects
+
+    monkeypatch.setattr(objects, "CHUNK_SIZE", 1000)
+    store = Store.open(str(tmp_path / "seek"))
+    store.create_repo("r")
+    data = bytes(range(256)) * 14
+    store.put_file("r@master:/x", io.BytesIO(data))
+    with store.open_file("r@master:/x") as f:
+        for pos in (0, 999, 1000, 2500, len(data) - 1, len(data)):
+            f.seek(pos)
+            assert f.read(10) == data[pos : pos + 10]
+        f.seek(-5, io.SEEK_END)
+        assert f.read() == data[-5:]
