@@ -187,6 +187,13 @@ class Backend:
         for _ in self.pool.map(lambda kv: self.write_if_missing(*kv), batch):
             pass
 
+    can_copy_local = False
+    """Whether ``copy_range_if_missing`` copies in the kernel (local disk only)."""
+
+    def copy_range_if_missing(self, key: str, fd: int, offset: int, length: int) -> None:
+        """Store ``length`` bytes of an open local file from ``offset`` under a missing key."""
+        self.write_if_missing(key, os.pread(fd, length, offset))
+
     def write_if_missing(self, key: str, data: bytes) -> None:
         """Write a content-addressed key unless it exists; refresh an old one instead.
 
@@ -290,6 +297,28 @@ class LocalBackend(Backend):
             return os.stat(self.path(key)).st_mtime
         except FileNotFoundError:
             return None
+
+    can_copy_local = hasattr(os, "copy_file_range")
+
+    def copy_range_if_missing(self, key: str, fd: int, offset: int, length: int) -> None:
+        mtime = self.mtime(key)
+        if mtime is not None:  # exists: only refresh its age (see write_if_missing)
+            if time.time() - mtime > REFRESH_AFTER:
+                with contextlib.suppress(FileNotFoundError):
+                    os.utime(self.path(key))
+            return
+        with translate_errors(f"writing {key}"):
+            path = self.path(key)
+            self._ensure_parent(path)
+            tmp = f"{path}.tmp-{secrets.token_hex(6)}"
+            with open(tmp, "wb") as out:
+                done = 0
+                while done < length:
+                    n = os.copy_file_range(fd, out.fileno(), length - done, offset + done)
+                    if n == 0:
+                        raise OSError(f"short copy into {key}: {done} of {length} bytes")
+                    done += n
+            os.replace(tmp, path)
 
     def write_if_missing(self, key: str, data: bytes) -> None:
         mtime = self.mtime(key)

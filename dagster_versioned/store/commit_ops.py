@@ -148,12 +148,15 @@ class CommitOps(BranchOps):
             started=now(),
             provenance=tuple(provenance),
         )
+        # Record first, marker second: a crash in between leaves an open commit that can be
+        # listed, finished or deleted, never a marker naming a commit that does not exist.
+        self.backend.write(f"repos/{repo}/open-commits/{cid}.json", commit.to_bytes())
         if not self.backend.create(f"repos/{repo}/open-branches/{branch}", cid.encode()):
+            self.backend.delete(f"repos/{repo}/open-commits/{cid}.json")
             other = self._open_id(repo, branch)
             raise CommitNotFinished(
                 f"branch '{repo}@{branch}' already has open commit {other}; finish it first"
             )
-        self.backend.write(f"repos/{repo}/open-commits/{cid}.json", commit.to_bytes())
         return commit
 
     def open_writer(self, ref: str) -> CommitWriter:
@@ -188,11 +191,28 @@ class CommitOps(BranchOps):
         ops = [json.loads(self.backend.read(f"{op_dir}/{n}")) for n in self.backend.listdir(op_dir)]
         if description is not None:
             record = Commit.from_json({**record.to_json(), "description": description})
-        commit = self._land(record, ops)
-        self.backend.delete(f"repos/{repo}/open-branches/{record.branch}")
-        self.backend.delete(f"repos/{repo}/open-commits/{record.id}.json")
-        self.backend.delete_tree(op_dir)
+        # A finish killed after landing but before cleaning up must not land the commit again
+        # (it would become its own parent).
+        landed = self._landed(record)
+        commit = landed if landed is not None else self._land(record, ops)
+        self._drop_open(repo, record)
         return commit
+
+    def _landed(self, record: Commit) -> Commit | None:
+        """The finished commit if a ref-log entry of its branch already points at it."""
+        if not self.backend.exists(self._commit_key(record.repo, record.id)):
+            return None
+        entries = self.refs.entries(record.repo, record.branch)
+        if any(e.head == record.id for e in entries):
+            return self._commit(record.repo, record.id)
+        return None
+
+    def _drop_open(self, repo: str, record: Commit) -> None:
+        """Remove an open commit's files; the branch marker only if it still names it."""
+        if self._open_id(repo, record.branch) == record.id:
+            self.backend.delete(f"repos/{repo}/open-branches/{record.branch}")
+        self.backend.delete(f"repos/{repo}/open-commits/{record.id}.json")
+        self.backend.delete_tree(f"repos/{repo}/open-commits/{record.id}")
 
     def delete_commit(self, ref: str) -> None:
         """Abandon an open commit: its writes are dropped and the branch is unchanged."""
@@ -203,9 +223,7 @@ class CommitOps(BranchOps):
         record = self._open_commit(parsed.repo, cid) if cid else None
         if record is None:
             raise CommitFinished(f"'{ref}' is not an open commit; finished commits are immutable")
-        self.backend.delete(f"repos/{parsed.repo}/open-branches/{record.branch}")
-        self.backend.delete(f"repos/{parsed.repo}/open-commits/{record.id}.json")
-        self.backend.delete_tree(f"repos/{parsed.repo}/open-commits/{record.id}")
+        self._drop_open(parsed.repo, record)
 
     def inspect_commit(self, ref: str) -> Commit:
         return self._resolve(self._parse(ref), allow_open=True)
@@ -220,7 +238,8 @@ class CommitOps(BranchOps):
                 for n in self.backend.listdir(f"repos/{parsed.repo}/commits")
                 if n.endswith(".json")
             ]
-            commits += self._open_commits(parsed.repo, None)
+            finished = {c.id for c in commits}  # an open record a killed finish left behind
+            commits += [c for c in self._open_commits(parsed.repo, None) if c.id not in finished]
             commits.sort(key=lambda c: (c.finished or c.started, c.started), reverse=True)
             return commits[:number] if number else commits
         out = [] if parsed.is_commit else self._open_commits(parsed.repo, parsed.base)
@@ -233,7 +252,8 @@ class CommitOps(BranchOps):
         while commit is not None and (number is None or len(out) < number):
             out.append(commit)
             commit = self._commit(parsed.repo, commit.parent) if commit.parent else None
-        return out
+        landed = {c.id for c in out if c.is_finished}  # open records a killed finish left
+        return [c for c in out if c.is_finished or c.id not in landed]
 
     def _open_commits(self, repo: str, branch: str | None) -> list[Commit]:
         names = self.backend.listdir(f"repos/{repo}/open-commits")

@@ -22,6 +22,7 @@ ObjectId = NewType("ObjectId", str)
 """64 lowercase hex digits: the BLAKE3 hash of the object's bytes."""
 
 CHUNK_SIZE = 16 * 1024 * 1024
+_KERNEL_COPY_MIN = 4 * 1024 * 1024
 _PARALLEL_HASH_MIN = 1 << 20
 
 
@@ -72,10 +73,32 @@ class ObjectStore:
 
     def put_local_file(self, path: str) -> tuple[list[ObjectId], int]:
         with open(path, "rb") as f:
-            if os.fstat(f.fileno()).st_size <= CHUNK_SIZE:
+            size = os.fstat(f.fileno()).st_size
+            if size > _KERNEL_COPY_MIN and self.backend.can_copy_local:
+                return self._put_local_by_copy(f, size)
+            if size <= CHUNK_SIZE:
                 data = f.read()
                 return ([self.put(data)] if data else []), len(data)
             return self.put_stream(f)
+
+    def _put_local_by_copy(self, f: IO[bytes], size: int) -> tuple[list[ObjectId], int]:
+        """Hash each chunk from the page cache, then let the kernel copy it into the store
+        (``copy_file_range``: no second pass of the bytes through Python, a reflink where the
+        filesystem has them), so a large put runs at the speed of ``cp``."""
+        chunks: list[ObjectId] = []
+        offset = 0
+        while offset < size:
+            length = min(CHUNK_SIZE, size - offset)
+            data = f.read(length)
+            if len(data) != length:  # the file changed under us: fall back to plain writes
+                f.seek(0)
+                return self.put_stream(f)
+            oid = hash_bytes(data)
+            del data
+            self.backend.copy_range_if_missing(object_key(oid), f.fileno(), offset, length)
+            chunks.append(oid)
+            offset += length
+        return chunks, size
 
     def get(self, oid: ObjectId) -> bytes:
         try:

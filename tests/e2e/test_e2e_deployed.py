@@ -1,0 +1,91 @@
+"""End to end as deployed (docs/deploy.md): webserver and daemon apart, the store on S3.
+
+``dagster-webserver`` and ``dagster-daemon run`` are separate processes sharing a DAGSTER_HOME
+and a ``workspace.yaml``; the versioned store lives in a bucket on the moto S3 server, reached
+through ``AWS_ENDPOINT_URL`` as an S3-compatible server would be. ``dvctl`` on the same
+``DAGSTER_VERSIONED_STORAGE`` puts the pictures, the daemon's sensor starts the run, the
+webserver's GraphQL API reports it, and ``dvctl list job`` agrees.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from dagster_versioned import GLOBAL_ID_TAG
+from dagster_versioned.store import Store
+
+from .deployment import BIN, ROOT, dagster_home, deployment, free_port, raw_records, run_cli
+
+WORKSPACE_YAML = """
+load_from:
+  - python_file:
+      relative_path: {definitions}
+      working_directory: {root}
+"""
+
+
+@pytest.mark.dagster
+@pytest.mark.slow
+@pytest.mark.s3
+def test_webserver_and_daemon_run_the_images_pipelines_on_an_s3_store_and_dvctl_agrees(
+    tmp_path: Path, s3_server: str, s3_bucket: str, s3_storage_options: dict[str, Any]
+) -> None:
+    storage = f"s3://{s3_bucket}/store"
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(dagster_home(tmp_path)),
+        "DAGSTER_VERSIONED_STORAGE": storage,
+        "AWS_ENDPOINT_URL": s3_server,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(WORKSPACE_YAML.format(definitions=ROOT / "definitions.py", root=ROOT))
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    for name, colour in [("red", (255, 0, 0)), ("blue", (0, 0, 255))]:
+        img = Image.new("RGB", (64, 64), "white")
+        img.paste(colour, (16, 16, 48, 48))
+        img.save(pictures / f"{name}.png")
+    port = free_port()
+    commands = [
+        [str(BIN / "dagster-webserver"), "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)],
+        [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)],
+    ]
+    with deployment(commands, port=port, cwd=tmp_path, env=env, logs=tmp_path) as deployed:
+        run_cli([str(BIN / "dvctl"), "create", "repo", "images"], env, tmp_path)
+        run_cli(
+            [str(BIN / "dvctl"), "put", "file", "images@master:/",
+             "-f", str(pictures / "red.png"), "-f", str(pictures / "blue.png")],
+            env, tmp_path,
+        )  # fmt: skip
+        store = Store.open(storage, **s3_storage_options)
+        head = store.inspect_commit("images@master").id
+        deployed.wait_for("the GraphQL endpoint", deployed.answers_graphql)
+
+        (run,) = deployed.wait_for(
+            f"the run for images@{head}",
+            lambda: deployed.finished_runs_tagged(GLOBAL_ID_TAG, head),
+        )
+        assert run["status"] == "SUCCESS", deployed.run_errors(run["runId"])
+        run_id, edges = deployed.latest_materialization("edges")
+        assert (run_id, edges["global_id"], edges["progress"]) == (run["runId"], head, "2 + 0 / 2")
+
+        listed = raw_records(run_cli([str(BIN / "dvctl"), "list", "job", head, "--raw"], env,
+                                     tmp_path))  # fmt: skip
+        by_pipeline = {job["job"]["pipeline"]["name"]: job for job in listed}
+        assert sorted(by_pipeline) == ["edges", "montage"]
+        assert {job["state"] for job in listed} == {"JOB_SUCCESS"}
+        assert {job["dagster_run_id"] for job in listed} == {run["runId"]}
+        assert by_pipeline["edges"]["output_commit"]["id"] == edges["output_commit"]
+        # The outputs are in the bucket, under the global id, for anyone with the storage URL.
+        assert sorted(f.path for f in store.list_file(f"edges@{head}:/")) == [
+            "/blue.png",
+            "/red.png",
+        ]
