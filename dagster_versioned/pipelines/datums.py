@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import blake3
@@ -66,6 +66,15 @@ class DatumSpec:
     """A datum: the input paths one run of the pipeline's code sees together."""
 
     inputs: tuple[DatumInput, ...]
+    id: str = field(init=False, compare=False, repr=False)
+    """Names which input paths the datum holds (content-free, so the next job matches it)."""
+
+    def __post_init__(self) -> None:
+        h = blake3.blake3()
+        for i in self.inputs:
+            for part in (i.name, i.repo, i.branch, i.path):
+                h.update(f"{len(part)}:{part};".encode())
+        object.__setattr__(self, "id", h.hexdigest()[:32])
 
     def to_json(self) -> list[dict[str, Any]]:
         return [i.to_json() for i in self.inputs]
@@ -73,14 +82,6 @@ class DatumSpec:
     @staticmethod
     def from_json(raw: list[dict[str, Any]]) -> DatumSpec:
         return DatumSpec(inputs=tuple(DatumInput.from_json(i) for i in raw))
-
-    @property
-    def id(self) -> str:
-        h = blake3.blake3()
-        for i in self.inputs:
-            for part in (i.name, i.repo, i.branch, i.path):
-                h.update(f"{len(part)}:{part};".encode())
-        return h.hexdigest()[:32]
 
     def hash(self, salt: str, transform: str) -> str:
         """Identity of the work: which paths, their content, the salt and the transform."""
@@ -140,17 +141,16 @@ def _pfs_matches(store: Store, inp: PfsInput, commit: Commit) -> list[DatumInput
     pattern = compile_glob(inp.glob)
     template = inp.join_on or inp.group_by or ""
     out = []
-    for info in store.glob_file(f"{commit.repo}@{commit.id}:{pattern.pattern}"):
-        entry = store.trees.lookup(commit.root, info.path)
-        assert entry is not None
-        key = expand_template(template, pattern.groups(info.path)) if template else ""
+    _, matches = store.glob_entries(f"{commit.repo}@{commit.id}:{pattern.pattern}")
+    for path, entry in matches:
+        key = expand_template(template, pattern.groups(path)) if template else ""
         out.append(
             DatumInput(
                 name=inp.input_name,
                 repo=commit.repo,
                 branch=inp.branch,
                 commit=commit.id,
-                path=info.path,
+                path=path,
                 entry=entry,
                 reference=inp.reference,
                 key=key,

@@ -20,6 +20,7 @@ from dagster_versioned.store.names import (
 )
 from dagster_versioned.store.records import FileDiff, FileInfo
 from dagster_versioned.store.transaction import CommitWriter, FileData
+from dagster_versioned.store.trees import Entry
 
 
 class FileOps(CommitOps):
@@ -125,22 +126,27 @@ class FileOps(CommitOps):
 
     def glob_file(self, ref: str) -> list[FileInfo]:
         """Files and directories matching a Pachyderm glob (``repo@ref:/*``), sorted by path."""
+        commit, matches = self.glob_entries(ref)
+        return [self._info(commit, p, e) for p, e in matches]
+
+    def glob_entries(self, ref: str) -> tuple[Commit, list[tuple[str, Entry]]]:
+        """The commit and the (path, tree entry) pairs a glob matches: what datums are made of."""
         parsed = self._parse(ref)
         pattern = compile_glob(ref.partition(":")[2] or "/")
         commit = self._resolve(parsed.without_path())
         if pattern.matches_root:
-            return [self._info(commit, "/", commit.root)]
+            return commit, [("/", commit.root)]
         prefix_entry = self.trees.lookup(commit.root, pattern.prefix)
         if prefix_entry is None:
-            return []
-        found: list[FileInfo] = []
+            return commit, []
+        found: list[tuple[str, Entry]] = []
         if pattern.prefix != "/" and pattern.match(pattern.prefix):
-            found.append(self._info(commit, pattern.prefix, prefix_entry))
+            found.append((pattern.prefix, prefix_entry))
         depth = None if pattern.max_depth is None else pattern.max_depth - pattern.prefix_depth
         for p, e in self.trees.walk(prefix_entry, pattern.prefix, max_depth=depth):
             if pattern.match(p):
-                found.append(self._info(commit, p, e))
-        return found
+                found.append((p, e))
+        return commit, found
 
     def diff_file(self, new: str, old: str | None = None) -> list[FileDiff]:
         """Files added, removed or changed from ``old`` (default: ``new``'s parent) to ``new``."""
