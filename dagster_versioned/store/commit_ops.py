@@ -182,11 +182,18 @@ class CommitOps(BranchOps):
         if parsed.base is None:
             raise InvalidRef(f"invalid ref '{ref}': name a branch or commit, like {repo}@master")
         cid = CommitId(parsed.base) if parsed.is_commit else self._open_id(repo, parsed.base)
+        if cid is None:  # a finish killed after unmarking the branch left its commit open
+            unmarked = self._open_commits(repo, parsed.base)
+            cid = unmarked[0].id if len(unmarked) == 1 else None
         record = self._open_commit(repo, cid) if cid is not None else None
         if record is None:
             if cid is not None and self.backend.exists(self._commit_key(repo, cid)):
                 raise CommitFinished(f"commit {repo}@{cid} is already finished")
             raise CommitFinished(f"'{ref}' has no open commit to finish")
+        # Unmark the branch before landing: a finish killed later leaves an open commit that
+        # can be finished by id, never a marker sending new writes into a landed commit.
+        if self._open_id(repo, record.branch) == record.id:
+            self.backend.delete(f"repos/{repo}/open-branches/{record.branch}")
         op_dir = f"repos/{repo}/open-commits/{record.id}"
         ops = [json.loads(self.backend.read(f"{op_dir}/{n}")) for n in self.backend.listdir(op_dir)]
         if description is not None:

@@ -25,7 +25,7 @@ from dagster_versioned.errors import InvalidTrigger
 from dagster_versioned.store.commits import Commit, Origin
 from dagster_versioned.store.names import validate_branch_name
 
-_SIZE_RE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
+_SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?$")
 _UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _DURATION_UNITS = {
@@ -56,7 +56,10 @@ def parse_size(text: str) -> int:
             f"invalid trigger size {text!r}: use a number with an optional unit, "
             "like '1MB', '500KB', '1M' or '2 GB'"
         )
-    return int(float(m.group(1)) * _UNITS[(m.group(2) or "").lower()])
+    size = float(m.group(1)) * _UNITS[(m.group(2) or "").lower()]
+    if size > 2**63:  # float("9" * 400) is inf, and int(inf) raises OverflowError
+        raise InvalidTrigger(f"invalid trigger size {text!r}: larger than 2^63 bytes")
+    return int(size)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -67,7 +70,7 @@ def parse_duration(text: str) -> timedelta:
             break
         total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
         pos = m.end()
-    if pos != len(text) or not text or total <= 0:
+    if pos != len(text) or not text or not 0 < total < timedelta.max.total_seconds():
         raise InvalidTrigger(
             f"invalid duration {text!r} in '@every': use Go durations like '1h', '30m', '1h30m'"
         )
@@ -78,7 +81,10 @@ def next_cron_tick(spec: str, after: datetime) -> datetime:
     """The first tick of ``spec`` strictly after ``after`` (timezone of ``after`` kept)."""
     text = spec.strip()
     if text.startswith("@every"):
-        return after + parse_duration(text[len("@every") :].strip())
+        try:
+            return after + parse_duration(text[len("@every") :].strip())
+        except OverflowError as e:  # past year 9999
+            raise InvalidTrigger(f"invalid cron spec {spec!r}: the interval is too long") from e
     expr = _CRON_ALIASES.get(text, text)
     from croniter import croniter  # local import: the CLI must start fast
 

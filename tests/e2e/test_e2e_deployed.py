@@ -53,6 +53,7 @@ def test_webserver_and_daemon_run_the_images_pipelines_on_an_s3_store_and_dvctl_
         img = Image.new("RGB", (64, 64), "white")
         img.paste(colour, (16, 16, 48, 48))
         img.save(pictures / f"{name}.png")
+    (pictures / "broken.png").write_bytes(b"not a picture")
     port = free_port()
     commands = [
         [str(BIN / "dagster-webserver"), "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)],
@@ -89,3 +90,20 @@ def test_webserver_and_daemon_run_the_images_pipelines_on_an_s3_store_and_dvctl_
             "/blue.png",
             "/red.png",
         ]
+
+        # A file that is not a picture: the datum fails, so do the Dagster run and the job, and
+        # both say which datum and why.
+        run_cli([str(BIN / "dvctl"), "put", "file", "images@master:/broken.png",
+                 "-f", str(pictures / "broken.png")], env, tmp_path)  # fmt: skip
+        broken = store.inspect_commit("images@master").id
+        (failed,) = deployed.wait_for(
+            f"the run for images@{broken}",
+            lambda: deployed.finished_runs_tagged(GLOBAL_ID_TAG, broken),
+        )
+        errors = deployed.run_errors(failed["runId"])
+        print(errors)
+        assert failed["status"] == "FAILURE", errors
+        listed = raw_records(run_cli([str(BIN / "dvctl"), "list", "job", broken, "--raw"], env,
+                                     tmp_path))  # fmt: skip
+        print(listed)
+        assert False
