@@ -29,9 +29,9 @@ from dagster_versioned.io.tags import (
     parse_input_commits,
 )
 from dagster_versioned.pipelines.inputs import CombinedInput, Input, PfsInput, pfs_inputs
-from dagster_versioned.pipelines.jobs import JobInfo, JobState
+from dagster_versioned.pipelines.jobs import JobInfo, JobState, JobStore
 from dagster_versioned.pipelines.pretty import human_size, progress_text, state_text
-from dagster_versioned.pipelines.runner import JobFailed, create_job, run_job
+from dagster_versioned.pipelines.runner import JobFailed, create_job, downstream_of, run_job
 from dagster_versioned.pipelines.spec import PipelineSpec, Transform, load_spec_file
 from dagster_versioned.store import Store
 
@@ -226,6 +226,17 @@ def prelude(context: RunContext, store: Store) -> tuple[str, dict[str, str]]:
     return gid, dict(pinned)
 
 
+def mark_downstream_unrunnable(store: Store, failed: str, gid: str, run_id: str) -> None:
+    """Dagster will skip the steps downstream of a failed pipeline: say so in their jobs."""
+    below = downstream_of(failed, _REGISTRY)
+    jobs = JobStore(store)
+    reason = f"unrunnable because the following upstream pipelines failed: {failed}"
+    for name in below:
+        job = jobs.find_job(name, gid)
+        if job is not None and job.state == JobState.CREATED:
+            jobs.save_job(job.with_state(JobState.UNRUNNABLE, reason))
+
+
 def execute(
     context: dg.AssetExecutionContext, store: Store, spec: PipelineSpec
 ) -> dg.MaterializeResult:
@@ -241,6 +252,7 @@ def execute(
                 store, spec, gid, run_id=context.run.run_id, pinned=pinned, on_progress=progress
             )
     except JobFailed as e:
+        mark_downstream_unrunnable(store, spec.name, gid, context.run.run_id)
         raise dg.Failure(description=str(e), metadata=job_metadata(e.job)) from e
     return dg.MaterializeResult(
         metadata=job_metadata(job),

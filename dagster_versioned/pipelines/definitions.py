@@ -140,6 +140,7 @@ def versioned_definitions(
     ]
     all_sensors = [*branch_sensors, *sensors]
     if pipelines:
+        all_sensors.extend(ended_run_sensors(storage=storage, storage_options=storage_options))
         all_sensors.append(
             trigger_sensor(
                 pipelines,
@@ -245,3 +246,40 @@ def evaluate_time_triggers(store: Store) -> list[Any]:
             if entry is not None:
                 fired.append(entry)
     return fired
+
+
+def ended_run_sensors(
+    *, storage: str | None = None, storage_options: dict[str, Any] | None = None
+) -> list[dg.SensorDefinition]:
+    """End the job records of a run that failed or was canceled before running them.
+
+    Dagster skips steps downstream of a failure and stops all steps of a canceled run; their
+    job records would otherwise stay CREATED (or RUNNING) for ever, and ``dvctl wait job``
+    would never return.
+    """
+    sensors: list[dg.SensorDefinition] = []
+    for status, state, reason in (
+        (dg.DagsterRunStatus.FAILURE, "UNRUNNABLE", "the run failed before this job ran"),
+        (dg.DagsterRunStatus.CANCELED, "KILLED", "the run was canceled"),
+    ):
+
+        def end(
+            context: dg.RunStatusSensorContext, _state: str = state, _reason: str = reason
+        ) -> None:
+            from dagster_versioned.io.tags import GLOBAL_ID_TAG, global_id_for_run
+            from dagster_versioned.pipelines.jobs import JobState
+            from dagster_versioned.pipelines.runner import end_orphaned_jobs
+
+            run = context.dagster_run
+            gid = run.tags.get(GLOBAL_ID_TAG) or global_id_for_run(run.run_id)
+            store = open_store(storage, storage_options)
+            end_orphaned_jobs(store, gid, run.run_id, JobState[_state], _reason)
+
+        sensors.append(
+            dg.run_status_sensor(
+                run_status=status,
+                name=f"dv_{status.value.lower()}_runs",
+                default_status=dg.DefaultSensorStatus.RUNNING,
+            )(end)
+        )
+    return sensors

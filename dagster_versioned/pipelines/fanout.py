@@ -21,7 +21,12 @@ filesystem IO manager: they are plumbing, not data, and must not become versione
 
 
 def fanout_asset(p, deps: list[dg.AssetKey]) -> dg.AssetsDefinition:  # noqa: ANN001
-    from dagster_versioned.pipelines.assets import forward_logs, job_metadata, prelude
+    from dagster_versioned.pipelines.assets import (
+        forward_logs,
+        job_metadata,
+        mark_downstream_unrunnable,
+        prelude,
+    )
 
     spec = p.spec
     batches = p.fan_out
@@ -37,6 +42,7 @@ def fanout_asset(p, deps: list[dg.AssetKey]) -> dg.AssetsDefinition:  # noqa: AN
         try:
             job = start_job(store, spec, gid, run_id=context.run.run_id, pinned=pinned)
         except JobFailed as e:
+            mark_downstream_unrunnable(store, spec.name, gid, context.run.run_id)
             raise dg.Failure(description=str(e), metadata=job_metadata(e.job)) from e
         if job.state == JobState.SUCCESS:
             yield dg.DynamicOutput(-1, mapping_key="done")
@@ -69,6 +75,7 @@ def fanout_asset(p, deps: list[dg.AssetKey]) -> dg.AssetsDefinition:  # noqa: AN
             else:
                 job = finish_job(store, spec, gid)
         except JobFailed as e:
+            mark_downstream_unrunnable(store, spec.name, gid, context.run.run_id)
             raise dg.Failure(description=str(e), metadata=job_metadata(e.job)) from e
         context.add_output_metadata(job_metadata(job))
 

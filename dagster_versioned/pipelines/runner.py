@@ -444,3 +444,36 @@ def egress(store: Store, commit: Commit, url: str) -> None:
             fs.open(dest, "wb") as out,
         ):
             shutil.copyfileobj(src, out, 1 << 20)
+
+
+def end_orphaned_jobs(
+    store: Store, job_id: str, run_id: str, state: JobState, reason: str
+) -> list[JobInfo]:
+    """End the jobs of a run that will never run them (CREATED or mid-way when the run ended).
+
+    Dagster skips the steps downstream of a failed one, and a canceled or crashed run stops
+    them all: their job records would otherwise stay CREATED (or RUNNING) for ever.
+    """
+    jobs = JobStore(store)
+    ended = []
+    for job in jobs.list_job_set(job_id):
+        if job.state.terminal or (job.dagster_run_id and job.dagster_run_id != run_id):
+            continue
+        ended.append(_save(jobs, job.with_state(state, reason), None))
+    return ended
+
+
+def downstream_of(failed: str, specs: dict[str, PipelineSpec]) -> set[str]:
+    """Pipelines that read ``failed``'s output, directly or through other pipelines."""
+    from dagster_versioned.pipelines.inputs import pfs_inputs
+
+    reached: set[str] = set()
+    frontier = {failed}
+    while frontier:
+        frontier = {
+            name
+            for name, spec in specs.items()
+            if name not in reached and any(leaf.repo in frontier for leaf in pfs_inputs(spec.input))
+        }
+        reached |= frontier
+    return reached

@@ -187,6 +187,10 @@ class Backend:
         for _ in self.pool.map(lambda kv: self.write_if_missing(*kv), batch):
             pass
 
+    def remove_stale_temporaries(self, older_than: float) -> int:
+        """Object stores write whole objects (no temporaries to leave behind): nothing to do."""
+        return 0
+
     can_copy_local = False
     """Whether ``copy_range_if_missing`` copies in the kernel (local disk only)."""
 
@@ -283,6 +287,25 @@ class LocalBackend(Backend):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path(key))
 
+    def remove_stale_temporaries(self, older_than: float) -> int:
+        """Delete ``*.tmp-*`` files left by writers killed between write and rename.
+
+        Listings hide them, so nothing else would ever reclaim them; only files older than
+        ``older_than`` seconds go, so a write in progress keeps its temporary file.
+        """
+        removed = 0
+        cutoff = time.time() - older_than
+        for dirpath, _dirs, files in os.walk(self.root):
+            for name in files:
+                if ".tmp-" not in name:
+                    continue
+                full = os.path.join(dirpath, name)
+                with contextlib.suppress(FileNotFoundError):
+                    if os.stat(full).st_mtime < cutoff:
+                        os.unlink(full)
+                        removed += 1
+        return removed
+
     def write_missing(self, items: Iterable[tuple[str, bytes]]) -> None:
         # Local writes are a few syscalls each: handing them to threads costs more than it saves.
         for key, data in items:
@@ -343,8 +366,13 @@ def open_backend(url: str, *, single_writer: bool = False, **storage_options: An
     from fsspec.implementations.local import LocalFileSystem
     from fsspec.implementations.memory import MemoryFileSystem
 
-    with translate_errors(f"opening storage {redact_url(url)}"):
-        fs, root = fsspec.core.url_to_fs(url, **storage_options)
+    try:
+        with translate_errors(f"opening storage {redact_url(url)}"):
+            fs, root = fsspec.core.url_to_fs(url, **storage_options)
+    except (ValueError, ImportError) as e:  # an unknown protocol, or its package is missing
+        raise UnsupportedBackend(
+            scrub_credentials(f"cannot open storage {redact_url(url)}: {e}", url)
+        ) from e
     if isinstance(fs, LocalFileSystem):
         return LocalBackend(os.path.abspath(root), url)
     if isinstance(fs, MemoryFileSystem):
@@ -371,9 +399,21 @@ def _local_path(url: str) -> str | None:
 
 
 def redact_url(url: str) -> str:
-    """Hide credentials in ``scheme://user:secret@host`` URLs before they reach a message."""
+    """Hide credentials in ``scheme://user:secret@host`` URLs before they reach a message.
+
+    The credentials end at the *last* '@' (a secret may hold '@' or '/', as AWS secret keys
+    often hold '/'); when in doubt more is hidden, never less.
+    """
     scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest.split("/", 1)[0]:
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or (":" not in userinfo and "/" in userinfo):
         return url
-    host = rest.split("@", 1)[1]
     return f"{scheme}://***@{host}"
+
+
+def scrub_credentials(text: str, url: str) -> str:
+    """``text`` with the credentials of ``url`` hidden, wherever a library quoted them."""
+    userinfo = url.partition("://")[2].rpartition("@")[0]
+    redacted = redact_url(url)
+    text = text.replace(url, redacted)
+    return text.replace(userinfo, "***") if userinfo and redacted != url else text

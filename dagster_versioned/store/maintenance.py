@@ -46,6 +46,8 @@ class GcReport:
 
     reachable: int = 0
     deleted: list[str] = field(default_factory=list)
+    temporaries: int = 0
+    """Leftover temporary files of killed writers that were removed."""
     kept_young: int = 0
     bytes_freed: int = 0
 
@@ -109,6 +111,8 @@ def gc(store: Store, *, grace: float = 3600.0, dry_run: bool = False) -> GcRepor
         if not dry_run:
             store.backend.delete(key)
         report.deleted.append(oid)
+    if not dry_run:
+        report.temporaries = store.backend.remove_stale_temporaries(grace)
     return report
 
 

@@ -67,6 +67,8 @@ def normalize_path(path: str) -> str:
     for ch in text:
         if ord(ch) < 32 or ord(ch) == 127:
             raise InvalidPath(f"invalid path {path!r}: control character {ch!r} is not allowed")
+        if 0xD800 <= ord(ch) <= 0xDFFF:  # e.g. a non-UTF-8 file name decoded by os.fsdecode
+            raise InvalidPath(f"invalid path {path!r}: {ch!r} is not valid Unicode text")
     if "\\" in text:
         raise InvalidPath(f"invalid path {path!r}: use '/' as the separator, not '\\'")
     body = text.removeprefix("/").rstrip("/") if text not in ("", "/") else ""  # "//a": empty

@@ -16,8 +16,9 @@ from dagster_versioned.errors import (
     RepoInUse,
     RepoNotFound,
     StorageError,
+    VersionedError,
 )
-from dagster_versioned.store.backend import open_backend, redact_url
+from dagster_versioned.store.backend import open_backend, redact_url, scrub_credentials
 from dagster_versioned.store.commits import (
     canonical_json,
     format_time,
@@ -48,7 +49,13 @@ class Store(FileOps):
     def open(cls, url: str, *, single_writer: bool = False, **storage_options: Any) -> Store:
         """Open (creating if needed) the store at ``url``: a path, ``s3://…``, ``memory://…``."""
         store = cls(open_backend(str(url), single_writer=single_writer, **storage_options))
-        store._init_root()
+        try:
+            store._init_root()
+        except Exception as e:  # e.g. botocore quoting a bucket name with a secret in it
+            if isinstance(e, VersionedError) and scrub_credentials(str(e), str(url)) == str(e):
+                raise
+            message = scrub_credentials(f"cannot open storage {store.url}: {e}", str(url))
+            raise StorageError(message) from None  # the cause would quote the secret
         return store
 
     @property

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import dagster as dg
 import pytest
 import requests
 
@@ -92,10 +93,17 @@ def free_port() -> int:
 
 
 def dagster_home(tmp_path: Path) -> Path:
-    """A fresh DAGSTER_HOME with the queued coordinator polling every second, no telemetry."""
+    """A fresh DAGSTER_HOME with the queued coordinator polling every second, no telemetry.
+
+    Its sqlite storage is created here, before any process starts: a webserver and a daemon
+    that both find an empty DAGSTER_HOME race to create the same databases, and the loser
+    fails in alembic (what ``dagster instance migrate`` before a deployment avoids).
+    """
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    with dg.DagsterInstance.from_config(str(home)):
+        pass
     return home
 
 

@@ -38,6 +38,7 @@ def seed_images(env: dict[str, str], cwd: Path, count: int, start: int = 0) -> s
 
 @pytest.mark.dagster
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:gql")  # inside DagsterGraphQLClient
 def test_dagster_dev_runs_edges_and_montage_for_each_seeded_commit_and_dvctl_agrees(
     tmp_path: Path,
 ) -> None:

@@ -4,7 +4,8 @@
 and a ``workspace.yaml``; the versioned store lives in a bucket on the moto S3 server, reached
 through ``AWS_ENDPOINT_URL`` as an S3-compatible server would be. ``dvctl`` on the same
 ``DAGSTER_VERSIONED_STORAGE`` puts the pictures, the daemon's sensor starts the run, the
-webserver's GraphQL API reports it, and ``dvctl list job`` agrees.
+webserver's GraphQL API reports it, and ``dvctl list job`` agrees — for a run that succeeds and
+for one whose datum fails.
 """
 
 from __future__ import annotations
@@ -101,9 +102,16 @@ def test_webserver_and_daemon_run_the_images_pipelines_on_an_s3_store_and_dvctl_
             lambda: deployed.finished_runs_tagged(GLOBAL_ID_TAG, broken),
         )
         errors = deployed.run_errors(failed["runId"])
-        print(errors)
         assert failed["status"] == "FAILURE", errors
+        assert "UnidentifiedImageError" in errors, errors  # the run log says why ...
+        assert "broken.png" in errors, errors  # ... and which file
         listed = raw_records(run_cli([str(BIN / "dvctl"), "list", "job", broken, "--raw"], env,
                                      tmp_path))  # fmt: skip
-        print(listed)
-        assert False
+        by_pipeline = {job["job"]["pipeline"]["name"]: job for job in listed}
+        edges_job = by_pipeline["edges"]
+        assert (edges_job["state"], edges_job["dagster_run_id"]) == ("JOB_FAILURE", failed["runId"])
+        assert (edges_job["data_failed"], edges_job["data_skipped"]) == ("1", "2")
+        assert "broken.png" in edges_job["reason"]
+        # montage never ran (Dagster skips a step whose upstream failed), so it has no output.
+        assert by_pipeline["montage"]["state"] != "JOB_SUCCESS"
+        assert "output_commit" not in by_pipeline["montage"]

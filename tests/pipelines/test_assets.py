@@ -183,3 +183,61 @@ def test_a_fanned_out_pipeline_spreads_datums_over_dynamic_steps(storage):
         )
         mat = result.asset_materializations_for_node("spread")[0]
         assert mat.metadata["progress"].value == "1 + 6 / 7"
+
+
+def test_jobs_below_a_failed_pipeline_end_unrunnable_not_created(storage):
+    @pipeline(input=pfs("images"), datum_tries=1)
+    def first(datum: Datum) -> None:
+        raise RuntimeError("broken image")
+
+    @pipeline(input=pfs("first", glob="/"))
+    def second(datum: Datum) -> None:
+        pass
+
+    store = Store.open(storage)
+    store.put_file("images@master:/a.png", b"x")
+    defs = versioned_definitions([first, second], storage=storage)
+    with dg.instance_for_test() as instance:
+        job = defs.resolve_implicit_global_asset_job_def()
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            asset_selection=[dg.AssetKey("first"), dg.AssetKey("second")],
+        )
+        assert not result.success
+        gid = instance.get_run_by_id(result.run_id).tags[GLOBAL_ID_TAG]
+    states = {j.pipeline: j.state for j in JobStore(store).list_job_set(gid)}
+    assert states == {"first": JobState.FAILURE, "second": JobState.UNRUNNABLE}
+
+
+def test_a_canceled_run_ends_its_unfinished_jobs_killed(storage):
+    store = Store.open(storage)
+    defs = versioned_definitions([edges, montage], storage=storage)
+    from dagster_versioned.pipelines.runner import create_job
+
+    gid = "c" * 32
+    with dg.instance_for_test() as instance:
+        run = instance.create_run_for_job(
+            defs.resolve_implicit_global_asset_job_def(), tags={GLOBAL_ID_TAG: gid}
+        )
+        for p in (edges, montage):
+            create_job(store, p.spec, gid, run.run_id)
+        instance.report_run_canceled(run)
+        sensor = defs.get_sensor_def("dv_canceled_runs")
+        event = next(
+            e
+            for e in instance.all_logs(run.run_id)
+            if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_CANCELED"
+        )
+        context = dg.build_run_status_sensor_context(
+            sensor_name=sensor.name,
+            dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(run.run_id),
+            dagster_event=event.dagster_event,
+        )
+        sensor(context)
+    states = {j.pipeline: (j.state, j.reason) for j in JobStore(store).list_job_set(gid)}
+    assert states == {
+        "edges": (JobState.KILLED, "the run was canceled"),
+        "montage": (JobState.KILLED, "the run was canceled"),
+    }

@@ -7,6 +7,7 @@ tested every run.
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 
 from dagster_versioned.store import Store
 from dagster_versioned.store.commits import new_commit_id, now
-from dagster_versioned.store.maintenance import fsck
+from dagster_versioned.store.maintenance import fsck, gc
 
 
 @pytest.fixture
@@ -104,3 +105,23 @@ def test_an_open_commit_from_a_start_commit_killed_before_its_branch_marker_can_
     store.delete_commit(f"data@{commit.id}")
     assert store.backend.read("repos/data/open-branches/master").decode() == other.id
     assert [c.id for c in store.list_commit("data") if not c.is_finished] == [other.id]
+
+
+def test_a_finish_killed_after_unmarking_the_branch_can_be_finished_by_branch_or_id(store):
+    """finish_commit removes the branch's open marker first, then lands the commit."""
+    commit = store.start_commit("data@master")
+    store.put_file("data@master:/open.txt", b"open")
+    store.backend.delete("repos/data/open-branches/master")
+    finished = store.finish_commit("data@master")
+    assert finished.id == commit.id
+    assert store.get_file("data@master:/open.txt") == b"open"
+    assert not [c for c in store.list_commit("data") if not c.is_finished]
+
+
+def test_gc_reclaims_the_temporary_file_of_a_write_killed_midway(store):
+    oid = store.inspect_file("data@master:/base.txt").hash
+    leftover = Path(store.backend.path(f"objects/{oid[:2]}/{oid}.tmp-0123456789ab"))
+    leftover.write_bytes(b"half a")
+    os.utime(leftover, (1, 1))  # older than any grace period
+    gc(store, grace=3600)
+    assert not leftover.exists()
