@@ -31,6 +31,7 @@ from dagster_versioned.errors import StorageError, UnsupportedBackend
 
 # Protocols known to honour ``pipe_file(..., mode="create")`` as an exclusive create.
 _EXCLUSIVE_PROTOCOLS = frozenset({"file", "local", "memory", "s3", "s3a"})
+Buffer = bytes | bytearray | memoryview
 _IO_THREADS = 16
 REFRESH_AFTER = 600.0
 """Seconds after which a reused object's age is refreshed (gc's grace must be longer)."""
@@ -101,9 +102,9 @@ class Backend:
             self.fs.invalidate_cache(path)
             return bool(self.fs.exists(path))
 
-    def write(self, key: str, data: bytes) -> None:
+    def write(self, key: str, data: Buffer) -> None:
         with translate_errors(f"writing {key}"):
-            self.fs.pipe_file(self.path(key), data)
+            self.fs.pipe_file(self.path(key), data if isinstance(data, bytes) else bytes(data))
 
     def create(self, key: str, data: bytes) -> bool:
         """Create ``key`` only if it does not exist; ``False`` when it already did."""
@@ -198,7 +199,7 @@ class Backend:
         """Store ``length`` bytes of an open local file from ``offset`` under a missing key."""
         self.write_if_missing(key, os.pread(fd, length, offset))
 
-    def write_if_missing(self, key: str, data: bytes) -> None:
+    def write_if_missing(self, key: str, data: Buffer) -> None:
         """Write a content-addressed key unless it exists; refresh an old one instead.
 
         ``gc`` deletes unreferenced objects older than its grace period. A writer that reuses
@@ -235,7 +236,7 @@ class LocalBackend(Backend):
             os.makedirs(parent, exist_ok=True)
             self._dirs.add(parent)
 
-    def _tmp_write(self, path: str, data: bytes) -> str:
+    def _tmp_write(self, path: str, data: Buffer) -> str:
         self._ensure_parent(path)
         tmp = f"{path}.tmp-{secrets.token_hex(6)}"
         try:
@@ -254,7 +255,7 @@ class LocalBackend(Backend):
     def exists(self, key: str) -> bool:
         return os.path.exists(self.path(key))
 
-    def write(self, key: str, data: bytes) -> None:
+    def write(self, key: str, data: Buffer) -> None:
         with translate_errors(f"writing {key}"):
             path = self.path(key)
             tmp = self._tmp_write(path, data)
@@ -343,7 +344,7 @@ class LocalBackend(Backend):
                     done += n
             os.replace(tmp, path)
 
-    def write_if_missing(self, key: str, data: bytes) -> None:
+    def write_if_missing(self, key: str, data: Buffer) -> None:
         mtime = self.mtime(key)
         if mtime is None:
             self.write(key, data)

@@ -61,13 +61,22 @@ class ObjectStore:
         """Put a stream as chunks; returns the chunk ids and the total size."""
         chunks: list[ObjectId] = []
         size = 0
+        buffer = bytearray(CHUNK_SIZE)  # one buffer for every chunk: memory stays flat
+        view = memoryview(buffer)
         while True:
-            data = read_full(stream, CHUNK_SIZE)
-            if not data:
+            n = read_into(stream, view)
+            if n == 0:
                 break
-            chunks.append(self.put(data))
-            size += len(data)
-            if len(data) < CHUNK_SIZE:
+            part = view[:n]
+            oid = hash_bytes(part)
+            # A local write consumes the bytes at once; other backends may keep what they are
+            # given (memory://), so they get a copy.
+            self.backend.write_if_missing(
+                object_key(oid), part if self.backend.can_copy_local else bytes(part)
+            )
+            chunks.append(oid)
+            size += n
+            if n < CHUNK_SIZE:
                 break
         return chunks, size
 
@@ -118,6 +127,23 @@ class ObjectStore:
     def size(self, oid: ObjectId) -> int:
         """An object's length, without reading it where the backend can tell."""
         return self.backend.size(object_key(oid))
+
+
+def read_into(stream: IO[bytes], view: memoryview) -> int:
+    """Fill ``view`` unless the stream ends first; returns the number of bytes read."""
+    filled = 0
+    readinto = getattr(stream, "readinto", None)
+    while filled < len(view):
+        if readinto is not None:
+            n = readinto(view[filled:])
+        else:
+            part = stream.read(len(view) - filled)
+            n = len(part)
+            view[filled : filled + n] = part
+        if not n:
+            break
+        filled += n
+    return filled
 
 
 def read_full(stream: IO[bytes], n: int) -> bytes:
