@@ -261,7 +261,7 @@ class JobStore:
 
     def request_stop(self, pipeline: str, job_id: str) -> None:
         self.load_job(pipeline, job_id)
-        self.backend.write(f"jobs/{pipeline}/{job_id}/stop", format_time(now()).encode())  # type: ignore[union-attr]
+        self.backend.write(f"jobs/{pipeline}/{job_id}/stop", now().isoformat().encode())
 
     def stop_requested(self, pipeline: str, job_id: str) -> bool:
         return self.backend.exists(f"jobs/{pipeline}/{job_id}/stop")

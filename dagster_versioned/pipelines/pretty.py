@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dagster_versioned.cli.formatting import bytes_size
 from dagster_versioned.pipelines.jobs import JobInfo, JobState
+from dagster_versioned.units import bytes_size
 
 human_size = bytes_size
 

@@ -18,6 +18,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from dagster_versioned.errors import CorruptStore, VersionedError
 from dagster_versioned.store.commits import Commit, CommitId
@@ -68,7 +69,7 @@ def _commits(store: Store, repo: str) -> list[Commit]:
     return out
 
 
-def _open_ops(store: Store, repo: str) -> Iterator[dict[str, object]]:
+def _open_ops(store: Store, repo: str) -> Iterator[dict[str, Any]]:
     for name in store.backend.listdir(f"repos/{repo}/open-commits"):
         if name.endswith(".json"):
             continue
@@ -87,8 +88,8 @@ def reachable_objects(store: Store) -> set[str]:
             store.trees.reachable(commit.root, seen)
         for op in _open_ops(store, repo):
             if "entry" in op:
-                store.trees.reachable(Entry.from_json(op["entry"]), seen)  # type: ignore[arg-type]
-            seen.update(str(c) for c in op.get("chunks", []))  # type: ignore[attr-defined]
+                store.trees.reachable(Entry.from_json(op["entry"]), seen)
+            seen.update(str(c) for c in op.get("chunks", []))
     return seen
 
 

@@ -146,19 +146,6 @@ def read_into(stream: IO[bytes], view: memoryview) -> int:
     return filled
 
 
-def read_full(stream: IO[bytes], n: int) -> bytes:
-    """Read ``n`` bytes unless the stream ends first (pipes return short reads)."""
-    parts: list[bytes] = []
-    remaining = n
-    while remaining > 0:
-        part = stream.read(remaining)
-        if not part:
-            break
-        parts.append(part)
-        remaining -= len(part)
-    return b"".join(parts)
-
-
 class ChunkReader(io.RawIOBase):
     """A read-only, seekable stream over a file's chunks, holding one chunk in memory.
 
