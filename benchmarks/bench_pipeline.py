@@ -14,6 +14,7 @@ from pathlib import Path
 
 from benchmarks.bench_store import write_section
 from dagster_versioned.pipelines.inputs import pfs
+from dagster_versioned.pipelines.jobs import JobInfo
 from dagster_versioned.pipelines.runner import run_job
 from dagster_versioned.pipelines.spec import PipelineSpec
 from dagster_versioned.pipelines.transform import Datum
@@ -24,6 +25,25 @@ def noop(datum: Datum) -> None:
     (datum.out / f"{datum.id}.out").write_bytes(b"x")
 
 
+def first_and_rerun(store: Store, datums: int) -> tuple[JobInfo, float, JobInfo, float]:
+    """Run a no-op pipeline over ``datums`` input files, change one, run again.
+
+    Returns (first job, its seconds, rerun job, its seconds).
+    """
+    store.create_repo("inputs")
+    with store.commit("inputs@master") as c:
+        for i in range(datums):
+            c.put_file(f"/f{i:06d}", f"input {i}".encode())
+    spec = PipelineSpec(name="noop", input=pfs("inputs", "/*"), fn=noop)
+    t0 = time.perf_counter()
+    first = run_job(store, spec, store.inspect_commit("inputs@master").id)
+    first_s = time.perf_counter() - t0
+    store.put_file(f"inputs@master:/f{datums // 2:06d}", b"changed")
+    t0 = time.perf_counter()
+    rerun = run_job(store, spec, store.inspect_commit("inputs@master").id)
+    return first, first_s, rerun, time.perf_counter() - t0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--datums", type=int, default=10_000)
@@ -31,18 +51,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dv-bench-pipe-") as tmp:
         store = Store.open(str(Path(tmp) / "store"))
-        store.create_repo("inputs")
-        with store.commit("inputs@master") as c:
-            for i in range(args.datums):
-                c.put_file(f"/f{i:06d}", f"input {i}".encode())
-        spec = PipelineSpec(name="noop", input=pfs("inputs", "/*"), fn=noop)
-        t0 = time.perf_counter()
-        first = run_job(store, spec, store.inspect_commit("inputs@master").id)
-        first_s = time.perf_counter() - t0
-        store.put_file("inputs@master:/f000042", b"changed")
-        t0 = time.perf_counter()
-        rerun = run_job(store, spec, store.inspect_commit("inputs@master").id)
-        rerun_s = time.perf_counter() - t0
+        first, first_s, rerun, rerun_s = first_and_rerun(store, args.datums)
     table = (
         "| run | datums processed + skipped / total | seconds | datums/s |\n|---|---|---:|---:|\n"
         f"| first | {first.data_processed} + {first.data_skipped} / {first.data_total} | "

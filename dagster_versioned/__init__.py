@@ -33,6 +33,8 @@ _LAZY: dict[str, str] = {
     "branch_sensor": "dagster_versioned.io.sensors",
     "branch_sensors_for": "dagster_versioned.io.sensors",
     "repo_source_asset": "dagster_versioned.io.sources",
+    # fsck and gc as asset checks (issue 11)
+    "store_health_checks": "dagster_versioned.io.checks",
     # Pipelines (issue 7)
     "pfs": "dagster_versioned.pipelines.inputs",
     "cross": "dagster_versioned.pipelines.inputs",

@@ -26,6 +26,7 @@ fits, the class inherits it too, so code that only knows ``FileNotFoundError`` o
     │   └── RepoInUse
     ├── Conflict
     ├── StorageError (OSError)
+    │   ├── StorageUnavailableError
     │   └── UnsupportedBackend
     └── CorruptStore
 """
@@ -155,6 +156,20 @@ class Conflict(VersionedError):
 
 class StorageError(VersionedError, OSError):
     """The storage backend failed in a way that is not the user's input."""
+
+
+class StorageUnavailableError(StorageError):
+    """The storage kept failing with transient errors (5xx, throttling, dropped connections).
+
+    Raised once the bounded retries are spent, so a caller knows the request was retried and
+    that trying again later may succeed; ``operation``, ``key`` and ``attempts`` say what failed.
+    """
+
+    def __init__(self, message: str, *, operation: str, key: str, attempts: int) -> None:
+        self.operation = operation
+        self.key = key
+        self.attempts = attempts
+        super().__init__(message)
 
 
 class UnsupportedBackend(StorageError):

@@ -8,12 +8,6 @@ whole session once it starts.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +16,8 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+from dagster_versioned.testing.s3server import AWS_ENV, AWS_ENV_UNSET, MotoServer, MotoServerError
+
 # ---------------------------------------------------------------- hypothesis profiles
 
 settings.register_profile("ci", derandomize=True, deadline=None, max_examples=50)
@@ -29,31 +25,6 @@ settings.register_profile("dev", deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 # ---------------------------------------------------------------- S3 (moto server)
-
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
-# Variables that could point boto3/s3fs at a real account or another endpoint.
-AWS_ENV_UNSET = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL")
-S3_SERVER_START_TIMEOUT = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _answers_http(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1):
-            return True
-    except urllib.error.HTTPError:
-        return True  # any HTTP status means the server is up
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="session")
@@ -72,41 +43,15 @@ def s3_server(
     aws_credentials: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """Start moto's S3 server on 127.0.0.1 and yield its endpoint URL ``http://127.0.0.1:<port>``."""
-    port = _free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    # The server logs every request: a file, unlike a pipe nobody reads, never fills up and blocks.
-    log_path: Path = tmp_path_factory.mktemp("moto") / "server.log"
-    env = {k: v for k, v in os.environ.items() if k not in AWS_ENV_UNSET} | aws_credentials
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+    server = MotoServer(tmp_path_factory.mktemp("moto") / "server.log")
     try:
-        deadline = time.monotonic() + S3_SERVER_START_TIMEOUT
-        while not _answers_http(endpoint):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                state = (
-                    f"exited with code {proc.returncode}"
-                    if proc.poll() is not None
-                    else f"did not answer within {S3_SERVER_START_TIMEOUT:.0f}s"
-                )
-                pytest.fail(
-                    f"moto server on {endpoint} {state}; its output:\n"
-                    f"{log_path.read_text(errors='replace')}",
-                    pytrace=False,
-                )
-            time.sleep(0.1)
-        yield endpoint
+        server.start()
+    except MotoServerError as e:
+        pytest.fail(str(e), pytrace=False)
+    try:
+        yield server.endpoint
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        server.stop()
 
 
 @pytest.fixture

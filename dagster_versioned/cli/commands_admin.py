@@ -32,9 +32,13 @@ def fsck_command(fix: bool) -> None:
         echo(f"fixed: {line}")
     for line in report.problems:
         echo(f"problem: {line}")
+    for line in report.leftovers:
+        echo(f"leftover: {line}")
+    leftovers = f", {len(report.leftovers)} leftovers (dvctl fsck --fix removes them)"
     echo(
         f"checked {report.commits} commits and {report.objects} objects: "
         f"{len(report.problems)} problems, {len(report.fixed)} fixed"
+        f"{leftovers if report.leftovers and not fix else ''}"
     )
     if report.problems and len(report.fixed) < len(report.problems):
         raise SystemExit(1)
@@ -52,7 +56,9 @@ def gc_command(grace: str, dry_run: bool) -> None:
 
     report = gc(store(), grace=parse_grace(grace), dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"
+    from dagster_versioned.units import bytes_size
+
     echo(
-        f"{verb} {len(report.deleted)} unreferenced objects; kept {report.reachable} referenced "
-        f"and {report.kept_young} younger than {grace}"
+        f"{verb} {len(report.deleted)} unreferenced objects ({bytes_size(report.bytes_freed)}); "
+        f"kept {report.reachable} referenced and {report.kept_young} younger than {grace}"
     )

@@ -23,6 +23,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,7 @@ class VersionedIOManager(dg.ConfigurableIOManager):
     _store: Store | None = PrivateAttr(default=None)
     _repos: set[str] = PrivateAttr(default_factory=set)
     _loaded: dict[str, dict[str, CommitRef]] = PrivateAttr(default_factory=dict)
+    _tagged_runs: set[str] = PrivateAttr(default_factory=set)
 
     @property
     def store(self) -> Store:
@@ -102,19 +104,24 @@ class VersionedIOManager(dg.ConfigurableIOManager):
             context.log.debug("output is None: nothing committed (annotate the asset -> None)")
             return
         meta = context.definition_metadata or {}
-        fmt, data = serialise(obj, meta.get(FORMAT_KEY))
-        if context.has_asset_key:
-            repo, branch = outputs.repo_and_branch(context.asset_key, meta, self.branch)
-            root = outputs.output_root(context)
-            commit_id = self._run_global_id(context)
-        else:
-            repo, branch = outputs.op_repo(context.job_name), self.branch
-            root = outputs.op_root(context.get_identifier())
-            commit_id = new_commit_id()
-        data_path = join_path(root, fmt.filename)
-        payload: Any = outputs.check_tree(obj) if data is None else data
-        if data is None and obj.is_file():  # a single file is a tree of one: data/<name>
-            data_path = join_path(data_path, obj.name)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dv-run-tags") as tagger:
+            # Tagging a run with its new global id is a write to Dagster's run storage (a
+            # database transaction, an fsync on SQLite): it runs while the value is encoded.
+            if context.has_asset_key:
+                repo, branch = outputs.repo_and_branch(context.asset_key, meta, self.branch)
+                root = outputs.output_root(context)
+                commit_id, tagged = self._run_global_id(context, tagger)
+            else:
+                repo, branch = outputs.op_repo(context.job_name), self.branch
+                root = outputs.op_root(context.get_identifier())
+                commit_id, tagged = new_commit_id(), None
+            fmt, data = serialise(obj, meta.get(FORMAT_KEY))
+            data_path = join_path(root, fmt.filename)
+            payload: Any = outputs.check_tree(obj) if data is None else data
+            if data is None and obj.is_file():  # a single file is a tree of one: data/<name>
+                data_path = join_path(data_path, obj.name)
+            if tagged is not None:
+                tagged.result()
         commit = self._commit(context, repo, branch, commit_id, root, data_path, payload)
         context.add_output_metadata(
             outputs.output_metadata(self.store, commit, root=root, data_path=data_path)
@@ -143,6 +150,8 @@ class VersionedIOManager(dg.ConfigurableIOManager):
                 ) as c:
                     c.delete_file(root)
                     c.put_file(data_path, payload)
+                if c.landed is not None:
+                    return c.landed
                 break
             except AlreadyExists:
                 if attempt or not context.has_asset_key:
@@ -162,18 +171,30 @@ class VersionedIOManager(dg.ConfigurableIOManager):
             self.store.create_repo(repo, description="written by VersionedIOManager")
         self._repos.add(repo)
 
-    def _run_global_id(self, context: dg.OutputContext) -> CommitId:
-        """The run's global id; a run without one gets its own, recorded as a run tag."""
+    def _run_global_id(
+        self, context: dg.OutputContext, tagger: ThreadPoolExecutor
+    ) -> tuple[CommitId, Future[None] | None]:
+        """The run's global id; a run without one gets its own, recorded as a run tag.
+
+        The tag is written on ``tagger`` (the future is returned: wait for it before the
+        output is done), once per run and IO manager: a later output of the run finds the run
+        in ``_tagged_runs``, as its step's snapshot of the run predates the tag.
+        """
         step = _step_context(context)
         if step is None:
-            return new_commit_id()
+            return new_commit_id(), None
         run = step.dagster_run
         tagged = run.tags.get(GLOBAL_ID_TAG)
         if tagged:
-            return check_global_id(tagged)
+            return check_global_id(tagged), None
         global_id = global_id_for_run(run.run_id)
+        if run.run_id in self._tagged_runs:
+            return global_id, None
+        return global_id, tagger.submit(self._tag_run, context, run.run_id, global_id)
+
+    def _tag_run(self, context: dg.OutputContext, run_id: str, global_id: CommitId) -> None:
         self._add_run_tags(context, {GLOBAL_ID_TAG: global_id})
-        return global_id
+        self._tagged_runs.add(run_id)
 
     def _add_run_tags(self, context: dg.OutputContext, tags: Mapping[str, str]) -> None:
         step = _step_context(context)

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
@@ -34,6 +34,9 @@ from dagster_versioned.pipelines.pretty import human_size, progress_text, state_
 from dagster_versioned.pipelines.runner import JobFailed, create_job, downstream_of, run_job
 from dagster_versioned.pipelines.spec import PipelineSpec, Transform, load_spec_file
 from dagster_versioned.store import Store
+
+if TYPE_CHECKING:
+    from dagster_versioned.pipelines.pipes import PipesChannel
 
 RESOURCE_KEY = "versioned_store"
 DATUM_CHECK = "datums_succeeded"
@@ -246,19 +249,36 @@ def execute(
         if job.state in (JobState.RUNNING, JobState.FINISHING):
             context.log.debug(f"{spec.name}@{gid}: {progress_text(job)} {state_text(job)}")
 
+    channel = pipes_channel(context, spec)
     try:
         with forward_logs(context):
             job = run_job(
-                store, spec, gid, run_id=context.run.run_id, pinned=pinned, on_progress=progress
+                store,
+                spec,
+                gid,
+                run_id=context.run.run_id,
+                pinned=pinned,
+                on_progress=progress,
+                channel=channel,
             )
     except JobFailed as e:
         mark_downstream_unrunnable(store, spec.name, gid, context.run.run_id)
         raise dg.Failure(description=str(e), metadata=job_metadata(e.job)) from e
+    reported = channel.reported_metadata() if channel is not None else {}
     return dg.MaterializeResult(
-        metadata=job_metadata(job),
+        metadata={**reported, **job_metadata(job)},
         data_version=dg.DataVersion(job.output_commit or gid),
         check_results=[datum_check(job)],
     )
+
+
+def pipes_channel(context: RunContext, spec: PipelineSpec) -> "PipesChannel | None":
+    """A Dagster Pipes channel for a ``transform.cmd`` pipeline (a Python body needs none)."""
+    if spec.fn is not None:
+        return None
+    from dagster_versioned.pipelines.pipes import PipesChannel
+
+    return PipesChannel(context)
 
 
 class _ToDagster(logging.Handler):

@@ -17,10 +17,12 @@ from typing import Any
 import dagster as dg
 
 from dagster_versioned.errors import VersionedError
+from dagster_versioned.io.checks import store_health_checks
 from dagster_versioned.io.io_manager import VersionedIOManager
 from dagster_versioned.io.resource import VersionedStoreResource, open_store
-from dagster_versioned.io.sensors import branch_sensor
+from dagster_versioned.io.sensors import plan_tick
 from dagster_versioned.io.sources import repo_source_asset
+from dagster_versioned.io.tags import GLOBAL_ID_TAG
 from dagster_versioned.pipelines.assets import (
     RESOURCE_KEY,
     Pipeline,
@@ -31,7 +33,8 @@ from dagster_versioned.pipelines.assets import (
 from dagster_versioned.pipelines.fanout import INTERMEDIATE_IO
 from dagster_versioned.pipelines.inputs import pfs_inputs
 from dagster_versioned.pipelines.jobs import JobStore
-from dagster_versioned.pipelines.runner import ensure_output_repo, register_pipeline
+from dagster_versioned.pipelines.runner import create_job, ensure_output_repo, register_pipeline
+from dagster_versioned.pipelines.spec import PipelineSpec
 from dagster_versioned.store import Commit, Store
 
 log = logging.getLogger("dagster_versioned")
@@ -100,8 +103,13 @@ def versioned_definitions(
     trigger_interval: int = 30,
     group_name: str | None = None,
     executor: Any = None,
+    health_checks: bool = True,
 ) -> dg.Definitions:
     """Dagster definitions for ``pipelines`` on one store.
+
+    With ``health_checks`` (the default), each input repo's source asset carries an ``fsck``
+    asset check and the first one a ``gc`` dry-run check (``store_health_checks``); source
+    assets are never materialized, so the checks run only when asked, never inside a job.
 
     Example::
 
@@ -127,11 +135,12 @@ def versioned_definitions(
         )
         for (repo, branch) in sorted(external)
     ]
+    by_key = {p.key: p.spec for p in pipelines}
     branch_sensors = [
-        branch_sensor(
+        pipeline_branch_sensor(
             repo,
             branch,
-            asset_selection=sorted(keys, key=lambda k: k.to_user_string()),
+            [by_key[k] for k in sorted(keys, key=lambda k: k.to_user_string())],
             storage=storage,
             storage_options=storage_options,
             minimum_interval_seconds=sensor_interval,
@@ -158,14 +167,63 @@ def versioned_definitions(
             storage=storage or "", storage_options=storage_options or {}
         ),
     }
+    checks = (
+        store_health_checks(
+            [_external_key(*key) for key in sorted(external)],
+            repos={_external_key(*key): key[0] for key in external},
+            resource_key=RESOURCE_KEY,
+        )
+        if health_checks
+        else []
+    )
     return dg.Definitions(
         assets=[*sources, *pipeline_assets, *assets],
+        asset_checks=checks,
         sensors=all_sensors,
         schedules=list(schedules),
         jobs=list(jobs),
         resources={**base_resources, **(resources or {})},
         executor=executor,
     )
+
+
+def pipeline_branch_sensor(
+    repo: str,
+    branch: str,
+    specs: Sequence[PipelineSpec],
+    *,
+    storage: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+    minimum_interval_seconds: int = 15,
+) -> dg.SensorDefinition:
+    """``branch_sensor`` for pipelines: one run per head move, and its jobs recorded at once.
+
+    Like Pachyderm, which creates a commit's jobs in the transaction that makes the commit, the
+    tick that sees a head move records CREATED jobs for every pipeline the run will execute,
+    in ref-log order. A burst of commits thus queues its jobs in input-commit order however the
+    runs are then scheduled, and ``dvctl list job`` / ``wait job`` see them before any run
+    starts. Creating a job is idempotent, so a tick evaluated twice records nothing twice.
+    """
+    keys = [asset_key_for(s.name) for s in specs]
+
+    @dg.sensor(
+        name=re.sub(r"[^A-Za-z0-9_]", "_", f"dv_{repo}_{branch}"),  # as branch_sensor names it
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"one run per head move of {repo}@{branch}: {', '.join(s.name for s in specs)}",
+        asset_selection=keys,
+    )
+    def _pipeline_branch_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        store = open_store(storage, storage_options)
+        tick = plan_tick(store, repo, branch, context.cursor)
+        if tick.skip_reason is not None:
+            return dg.SensorResult(skip_reason=dg.SkipReason(tick.skip_reason), cursor=tick.cursor)
+        for request in tick.run_requests:
+            for spec in specs:
+                create_job(store, spec, request.tags[GLOBAL_ID_TAG])
+        return dg.SensorResult(run_requests=tick.run_requests, cursor=tick.cursor)
+
+    return _pipeline_branch_sensor
 
 
 def _prepare_store(

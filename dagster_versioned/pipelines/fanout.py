@@ -25,6 +25,7 @@ def fanout_asset(p, deps: list[dg.AssetKey]) -> dg.AssetsDefinition:  # noqa: AN
         forward_logs,
         job_metadata,
         mark_downstream_unrunnable,
+        pipes_channel,
         prelude,
     )
 
@@ -56,11 +57,14 @@ def fanout_asset(p, deps: list[dg.AssetKey]) -> dg.AssetsDefinition:  # noqa: AN
     ) -> int:
         if batch >= 0:
             gid, _ = prelude(context, versioned_store.store)
+            channel = pipes_channel(context, spec)
             try:
                 with forward_logs(context):
-                    process_batch(versioned_store.store, spec, gid, batch, batches)
+                    process_batch(versioned_store.store, spec, gid, batch, batches, channel=channel)
             except JobFailed as e:
                 raise dg.Failure(description=str(e), metadata=job_metadata(e.job)) from e
+            if channel is not None and (reported := channel.reported_metadata()):
+                context.add_output_metadata(reported)  # on this batch step's output
         return batch
 
     @dg.op(name=f"{spec.name}__finish", out=dg.Out(dg.Nothing))

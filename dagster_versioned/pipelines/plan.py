@@ -86,6 +86,11 @@ def load_plan(store: Store, pipeline: str, job_id: str) -> JobPlan:
     return JobPlan.from_json(json.loads(data))
 
 
+_REUSABLE = (DatumState.SUCCESS, DatumState.SKIPPED)
+"""A datum the previous job processed, or skipped because an earlier job had: its outputs are
+in the previous output commit either way."""
+
+
 class Unrunnable(VersionedError):
     def __init__(self, failed: list[str]) -> None:
         self.failed = failed
@@ -109,7 +114,7 @@ def make_plan(store: Store, spec: PipelineSpec, job: JobInfo, pinned: dict[str, 
     for d in datums:
         h = d.hash(salt, transform)
         prev = previous.get(d.id)
-        reusable = prev is not None and prev.hash == h and prev.state == DatumState.SUCCESS
+        reusable = prev is not None and prev.hash == h and prev.state in _REUSABLE
         if prev is not None and reusable and spec.reprocess_spec != "every_job":
             files = tuple(i.ref for i in d.inputs)
             skipped.append(replace(prev, state=DatumState.SKIPPED, files=files, tries=0))

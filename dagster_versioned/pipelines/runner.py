@@ -20,10 +20,12 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from dagster_versioned.errors import CommitNotFound, RepoNotFound, VersionedError
+from dagster_versioned.pipelines.commands import cancel_commands, release_commands
 from dagster_versioned.pipelines.datums import DatumSpec
 from dagster_versioned.pipelines.jobs import (
     DatumInfo,
@@ -35,7 +37,7 @@ from dagster_versioned.pipelines.jobs import (
 )
 from dagster_versioned.pipelines.plan import JobPlan, Unrunnable, load_plan, make_plan, save_plan
 from dagster_versioned.pipelines.spec import PipelineSpec
-from dagster_versioned.pipelines.transform import DatumResult, run_datum
+from dagster_versioned.pipelines.transform import CommandChannel, DatumResult, run_datum
 from dagster_versioned.store import Commit, Origin, Store
 from dagster_versioned.store.commits import canonical_json, now
 from dagster_versioned.store.trees import Entry
@@ -116,11 +118,13 @@ def run_job(
     pinned: dict[str, str] | None = None,
     params: dict[str, Any] | None = None,
     on_progress: Callable[[JobInfo], None] | None = None,
+    channel: CommandChannel | None = None,
 ) -> JobInfo:
     """Run the job to its end in this process and return its record.
 
     Raises ``JobFailed`` unless it ends in SUCCESS. ``pinned`` maps ``repo`` → commit id for
     inputs that must be read at a given commit (the commit a sensor saw), not the branch head.
+    ``channel`` carries a ``transform.cmd``'s output (Dagster Pipes inside a Dagster step).
     """
     job = start_job(store, spec, job_id, run_id=run_id, pinned=pinned, on_progress=on_progress)
     if job.state == JobState.SUCCESS:
@@ -130,7 +134,7 @@ def run_job(
     def count(result: DatumResult) -> None:
         live["job"] = _save(JobStore(store), _count(live["job"], result), on_progress)
 
-    process_batch(store, spec, job_id, 0, 1, params=params, on_result=count)
+    process_batch(store, spec, job_id, 0, 1, params=params, on_result=count, channel=channel)
     return finish_job(store, spec, job_id, on_progress=on_progress)
 
 
@@ -194,6 +198,7 @@ def process_batch(
     *,
     params: dict[str, Any] | None = None,
     on_result: Callable[[DatumResult], None] | None = None,
+    channel: CommandChannel | None = None,
 ) -> list[DatumInfo]:
     """Process batch ``index`` of ``count`` of the job's datums on a pool of ``parallelism``.
 
@@ -206,29 +211,38 @@ def process_batch(
     work = plan.batch(index, count)
     infos: list[DatumInfo] = []
     scratch = Path(tempfile.mkdtemp(prefix=f"dv-{spec.name}-"))
+    release_commands(spec.name, job_id)  # a restart of a job killed in this process may run
     with job_guard(store, spec, job_id, None):
+        pool = ThreadPoolExecutor(spec.parallelism, thread_name_prefix=f"dv-{spec.name}")
+        ended = False
         try:
-            with ThreadPoolExecutor(spec.parallelism, thread_name_prefix=f"dv-{spec.name}") as pool:
-                results = pool.map(
-                    lambda item: (item, _run_one(store, jobs, spec, job, item[0], scratch, params)),
-                    work,
-                )
-                for (d, h), result in results:
-                    infos.append(
-                        DatumInfo(
-                            id=d.id,
-                            hash=h,
-                            state=result.state,
-                            files=tuple(i.ref for i in d.inputs),
-                            outputs={p: e.to_json() for p, e in result.outputs.items()},
-                            stats=result.stats,
-                            reason=result.reason,
-                            tries=result.tries,
-                        )
+            results = pool.map(
+                lambda item: (
+                    item,
+                    _run_one(store, jobs, spec, job, item[0], scratch, params, channel),
+                ),
+                work,
+            )
+            for (d, h), result in results:
+                infos.append(
+                    DatumInfo(
+                        id=d.id,
+                        hash=h,
+                        state=result.state,
+                        files=tuple(i.ref for i in d.inputs),
+                        outputs={p: e.to_json() for p, e in result.outputs.items()},
+                        stats=result.stats,
+                        reason=result.reason,
+                        tries=result.tries,
                     )
-                    if on_result is not None:
-                        on_result(result)
+                )
+                if on_result is not None:
+                    on_result(result)
+            ended = True
         finally:
+            if not ended:  # interrupted (run terminated) or a datum raised: end the rest now
+                cancel_commands(spec.name, job_id)
+            pool.shutdown(wait=ended, cancel_futures=True)
             shutil.rmtree(scratch, ignore_errors=True)
     data = canonical_json([i.to_json() for i in infos])
     store.backend.write(f"jobs/{spec.name}/{job_id}/batches/{index:06d}.json", data)
@@ -297,7 +311,11 @@ def job_guard(
         raise JobFailed(_save(jobs, ended, on_progress)) from e
     except BaseException as e:
         internal = isinstance(e, Exception)
-        reason = f"{type(e).__name__}: {e}" if internal else "run terminated"
+        reason = (
+            f"{type(e).__name__}: {e}"
+            if internal
+            else f"run terminated ({type(e).__name__}): the Dagster run was stopped mid-job"
+        )
         state = JobState.FAILURE if internal else JobState.KILLED
         _save(jobs, jobs.load_job(spec.name, job_id).with_state(state, reason), on_progress)
         raise
@@ -319,13 +337,29 @@ def _output_exists(store: Store, spec: PipelineSpec, job_id: str) -> bool:
 
 
 def _wait_for_earlier_jobs(jobs: JobStore, job: JobInfo) -> None:
-    """Jobs of one pipeline finish in the order they were created (input-commit order)."""
+    """Jobs of one pipeline run one after another, in the order of their input commits.
+
+    Each job's place is its origin: when the commit with its global id landed (the input
+    commit a branch sensor saw), or when the job was recorded if that came first (a run
+    started by hand, whose id is no input commit). Ties go by creation time, then id, so the
+    order is total and two jobs never wait for each other. A job waits while an earlier job
+    of its pipeline is unfinished: its plan then compares against that job's datums and its
+    output commit lands on top of that job's, as Pachyderm processes commits in order.
+    """
+    origins: dict[str, tuple[datetime, datetime, str]] = {}
+
+    def place(j: JobInfo) -> tuple[datetime, datetime, str]:
+        if j.id not in origins:
+            origins[j.id] = (_origin(jobs.store, j), j.created, j.id)
+        return origins[j.id]
+
+    mine = place(job)
     deadline = time.monotonic() + _ORDER_WAIT
     while time.monotonic() < deadline:
         earlier = [
             j
             for j in jobs.list_jobs(job.pipeline)
-            if j.created < job.created and not j.state.terminal and j.id != job.id
+            if j.id != job.id and not j.state.terminal and place(j) < mine
         ]
         if not earlier:
             return
@@ -338,6 +372,15 @@ def _wait_for_earlier_jobs(jobs: JobStore, job: JobInfo) -> None:
     )
 
 
+def _origin(store: Store, job: JobInfo) -> datetime:
+    """When the global id's first commit landed, or the job was recorded if that is earlier."""
+    try:
+        commits = store.list_commit_set(job.id)
+    except VersionedError:  # not a commit id: a run's own id
+        return job.created
+    return min([job.created, *(c.finished or c.started for c in commits)])
+
+
 def _run_one(
     store: Store,
     jobs: JobStore,
@@ -346,13 +389,14 @@ def _run_one(
     d: DatumSpec,
     scratch: Path,
     params: dict[str, Any] | None,
+    channel: CommandChannel | None,
 ) -> DatumResult:
     if jobs.stop_requested(spec.name, job.id):
         raise _Killed("stopped by user")
     started = job.started or now()
     if spec.job_timeout is not None and (now() - started).total_seconds() > spec.job_timeout:
         raise _Killed(f"job timed out after {spec.job_timeout:g}s")
-    return run_datum(store, spec, d, job.id, scratch, params)
+    return run_datum(store, spec, d, job.id, scratch, params, channel)
 
 
 class _Killed(Exception):

@@ -7,6 +7,11 @@ paths in its environment — ``PFS_<NAME>``, ``PFS_OUT``, ``PFS_ROOT`` and Pachy
 ``<name>``, ``<name>_COMMIT``, ``PACH_DATUM_ID``, ``PACH_JOB_ID``, ``PACH_OUTPUT_COMMIT_ID`` — and
 every ``/pfs/`` in its arguments and stdin pointed at the scratch ``pfs`` directory, so a spec
 written for a container runs unchanged.
+
+Where the command's output goes is a ``CommandChannel``'s business: with none (``dvctl``, plain
+``run_job``) its lines go to the ``dagster_versioned.pipelines`` logger; inside a Dagster step the
+asset passes a Dagster Pipes channel, which opens one Pipes session per datum so a Pipes-aware
+command (``dagster_pipes.open_dagster_pipes()``) can log and report metadata to the run.
 """
 
 from __future__ import annotations
@@ -15,13 +20,15 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from dagster_versioned.pipelines.commands import commands_cancelled, run_command
 from dagster_versioned.pipelines.datums import DatumInput, DatumSpec
 from dagster_versioned.pipelines.jobs import DatumState, JobStats
 from dagster_versioned.pipelines.spec import PipelineSpec
@@ -30,6 +37,37 @@ from dagster_versioned.store.trees import Entry
 
 _PFS_WORD = re.compile(r"(?<![\w./-])/pfs(?=/|$)")
 log = logging.getLogger("dagster_versioned.pipelines")
+
+
+class CommandChannel(Protocol):
+    """Where a ``transform.cmd`` subprocess reports: its output and any structured messages.
+
+    The runner knows nothing of Dagster; the Dagster asset hands it a channel built on Dagster
+    Pipes (``dagster_versioned.pipelines.pipes``). ``session`` wraps one subprocess (one datum
+    try) and yields the extra environment variables to start it with.
+    """
+
+    def session(
+        self, pipeline: str, datum_id: str, job_id: str
+    ) -> AbstractContextManager[dict[str, str]]:
+        """Open a reporting session for one subprocess; yields environment variables for it."""
+        ...
+
+    def output(self, pipeline: str, datum_id: str, stream: str, text: str) -> None:
+        """Receive the subprocess's whole ``stdout`` or ``stderr`` once it exited."""
+        ...
+
+
+class LogChannel:
+    """The channel used outside Dagster: output lines go to the runner's logger."""
+
+    @contextmanager
+    def session(self, pipeline: str, datum_id: str, job_id: str) -> Iterator[dict[str, str]]:
+        yield {}
+
+    def output(self, pipeline: str, datum_id: str, stream: str, text: str) -> None:
+        for line in text.splitlines():
+            log.info("%s %s [%s]: %s", pipeline, datum_id[:12], stream, line)
 
 
 class Datum:
@@ -137,11 +175,18 @@ def run_datum(
     job_id: str,
     scratch: Path,
     params: dict[str, Any] | None = None,
+    channel: CommandChannel | None = None,
 ) -> DatumResult:
-    """Process one datum with retries (``datum_tries``) and ``datum_timeout``."""
+    """Process one datum with retries (``datum_tries``) and ``datum_timeout``.
+
+    ``channel`` receives a ``transform.cmd``'s output (the runner's logger when ``None``).
+    """
+    channel = channel or LogChannel()
     reason = ""
     stats = JobStats()
     for attempt in range(1, spec.datum_tries + 1):
+        if commands_cancelled(spec.name, job_id):
+            break
         root = scratch / datum.id / "pfs"
         shutil.rmtree(root.parent, ignore_errors=True)
         (root / "out").mkdir(parents=True)
@@ -149,7 +194,7 @@ def run_datum(
         downloaded = materialize(store, datum.inputs, root)
         t1 = time.perf_counter()
         try:
-            _run_code(spec, datum, root, job_id, params or {})
+            _run_code(spec, datum, root, job_id, params or {}, channel)
         except Exception as e:  # the user's code failed: that is a failed try, not our crash
             reason = f"{type(e).__name__}: {e}"
             t2 = time.perf_counter()
@@ -178,20 +223,25 @@ def run_datum(
         )
         return DatumResult(DatumState.SUCCESS, outputs, stats, tries=attempt)
     shutil.rmtree(scratch / datum.id, ignore_errors=True)
-    if spec.err_cmd and _recover(spec, datum, scratch, job_id):
+    if spec.err_cmd and _recover(spec, datum, scratch, job_id, channel):
         return DatumResult(DatumState.RECOVERED, {}, stats, reason, tries=spec.datum_tries)
     return DatumResult(DatumState.FAILED, {}, stats, reason, tries=spec.datum_tries)
 
 
 def _run_code(
-    spec: PipelineSpec, datum: DatumSpec, root: Path, job_id: str, params: dict[str, Any]
+    spec: PipelineSpec,
+    datum: DatumSpec,
+    root: Path,
+    job_id: str,
+    params: dict[str, Any],
+    channel: CommandChannel,
 ) -> None:
     if spec.fn is not None:
         d = Datum(datum, root, job_id, spec.name)
         d.params = params
         _call_with_timeout(spec.fn, d, spec.datum_timeout)
         return
-    _run_cmd(spec.cmd, spec.stdin, spec, datum, root, job_id, spec.accept_return_code)
+    _run_cmd(spec.cmd, spec.stdin, spec, datum, root, job_id, spec.accept_return_code, channel)
 
 
 def _call_with_timeout(fn: Any, datum: Datum, timeout: float | None) -> None:
@@ -246,35 +296,37 @@ def _run_cmd(
     root: Path,
     job_id: str,
     accept: tuple[int, ...],
+    channel: CommandChannel,
 ) -> None:
     argv = [_rewrite(a, root) for a in cmd]
     data = "\n".join(_rewrite(line, root) for line in stdin) + ("\n" if stdin else "")
-    try:
-        proc = subprocess.run(
+    with channel.session(spec.name, datum.id, job_id) as extra_env:
+        out, err, code = run_command(
             argv,
-            input=data.encode(),
-            capture_output=True,
-            env=cmd_env(spec, datum, root, job_id),
+            data.encode(),
+            env={**cmd_env(spec, datum, root, job_id), **extra_env},
             cwd=root.parent,
             timeout=spec.datum_timeout,
-            check=False,
+            job=f"{spec.name}@{job_id}",
         )
-    except subprocess.TimeoutExpired as e:
-        raise TimeoutError(f"datum timed out after {spec.datum_timeout:g}s") from e
-    except OSError as e:
-        raise RuntimeError(f"cannot run {argv[0]!r}: {e.strerror or e}") from e
-    for line in proc.stdout.decode(errors="replace").splitlines():
-        log.info("%s: %s", spec.name, line)
-    if proc.returncode != 0 and proc.returncode not in accept:
-        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-5:]
-        raise RuntimeError(f"{argv[0]} exited with code {proc.returncode}: {' | '.join(tail)}")
+    stdout = out.decode(errors="replace")
+    stderr = err.decode(errors="replace")
+    if stdout:
+        channel.output(spec.name, datum.id, "stdout", stdout)
+    if stderr:
+        channel.output(spec.name, datum.id, "stderr", stderr)
+    if code != 0 and code not in accept:
+        tail = stderr.strip().splitlines()[-5:]
+        raise RuntimeError(f"{argv[0]} exited with code {code}: {' | '.join(tail)}")
 
 
-def _recover(spec: PipelineSpec, datum: DatumSpec, scratch: Path, job_id: str) -> bool:
+def _recover(
+    spec: PipelineSpec, datum: DatumSpec, scratch: Path, job_id: str, channel: CommandChannel
+) -> bool:
     root = scratch / datum.id / "pfs"
     (root / "out").mkdir(parents=True, exist_ok=True)
     try:
-        _run_cmd(spec.err_cmd, (), spec, datum, root, job_id, ())
+        _run_cmd(spec.err_cmd, (), spec, datum, root, job_id, (), channel)
     except (RuntimeError, TimeoutError):
         return False
     finally:

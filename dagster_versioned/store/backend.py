@@ -8,6 +8,10 @@ below the store root. The store needs four guarantees from it and nothing more:
 * ``read`` never answers from a stale listing cache (S3 listings are cached by s3fs);
 * errors are builtins (``FileNotFoundError``) or ``StorageError``.
 
+Object stores also fail in passing (5xx, throttling, dropped connections): every fsspec call is
+retried within a bound and each retry logged (``retry.py``); once the bound is spent the caller
+gets ``StorageUnavailableError``. Credentials never reach a message or a log line.
+
 ``LocalBackend`` gets the same guarantees from POSIX (``os.replace``, ``os.link``) at a fraction
 of fsspec's per-call cost, which matters when a commit writes 10,000 small objects.
 """
@@ -15,19 +19,21 @@ of fsspec's per-call cost, which matters when a commit writes 10,000 small objec
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # fsspec is imported only for non-local storage: dvctl must start fast
     import fsspec
 
 from dagster_versioned.errors import StorageError, UnsupportedBackend
+from dagster_versioned.store.retry import RetryPolicy, call_with_retries
 
 # Protocols known to honour ``pipe_file(..., mode="create")`` as an exclusive create.
 _EXCLUSIVE_PROTOCOLS = frozenset({"file", "local", "memory", "s3", "s3a"})
@@ -35,6 +41,11 @@ Buffer = bytes | bytearray | memoryview
 _IO_THREADS = 16
 REFRESH_AFTER = 600.0
 """Seconds after which a reused object's age is refreshed (gc's grace must be longer)."""
+_S3_PROTOCOLS = ("s3", "s3a")
+# Storage-option names whose values are secrets, wherever they are nested.
+_SECRET_OPTION_WORDS = ("secret", "token", "password", "passwd", "credential")
+log = logging.getLogger("dagster_versioned.store")
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -56,12 +67,37 @@ def translate_errors(what: str) -> Iterator[None]:
 class Backend:
     """Keys below one root of an fsspec filesystem."""
 
-    def __init__(self, fs: fsspec.AbstractFileSystem | None, root: str, url: str) -> None:
+    def __init__(
+        self,
+        fs: fsspec.AbstractFileSystem | None,
+        root: str,
+        url: str,
+        *,
+        retry: RetryPolicy | None = None,
+        secret_values: Iterable[str] = (),
+    ) -> None:
         self._fs = fs
         self.root = root.rstrip("/")
         self.url = url
+        self.retry = retry or RetryPolicy()
+        """Bound and pacing of retries of transient failures; settable."""
+        self._secrets = tuple(
+            sorted({s for s in secret_values if len(s) >= 4}, key=len, reverse=True)
+        )
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+
+    def scrub(self, text: str) -> str:
+        """``text`` without the credentials of the URL or the storage options."""
+        text = scrub_credentials(text, self.url)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _call(self, operation: str, key: str, fn: Callable[[], T]) -> T:
+        return call_with_retries(
+            fn, operation=operation, key=key, policy=self.retry, scrub=self.scrub
+        )
 
     @property
     def fs(self) -> fsspec.AbstractFileSystem:
@@ -86,9 +122,13 @@ class Backend:
     # -- single-key operations -------------------------------------------------------------
 
     def read(self, key: str) -> bytes:
-        with translate_errors(f"reading {key}"):
-            data: bytes = self.fs.cat_file(self.path(key))
-            return data
+        # s3fs asks for the size first (a HEAD per read) unless told not to split the read.
+        options = {"max_concurrency": 1} if self.protocol in _S3_PROTOCOLS else {}
+
+        def call() -> bytes:
+            return bytes(self.fs.cat_file(self.path(key), **options))
+
+        return self._call("reading", key, call)
 
     def read_or_none(self, key: str) -> bytes | None:
         try:
@@ -97,65 +137,143 @@ class Backend:
             return None
 
     def exists(self, key: str) -> bool:
-        with translate_errors(f"checking {key}"):
+        def call() -> bool:
             path = self.path(key)
             self.fs.invalidate_cache(path)
             return bool(self.fs.exists(path))
 
+        return self._call("checking", key, call)
+
     def write(self, key: str, data: Buffer) -> None:
-        with translate_errors(f"writing {key}"):
-            self.fs.pipe_file(self.path(key), data if isinstance(data, bytes) else bytes(data))
+        payload = data if isinstance(data, bytes) else bytes(data)
+        self._call("writing", key, lambda: self.fs.pipe_file(self.path(key), payload))
 
     def create(self, key: str, data: bytes) -> bool:
-        """Create ``key`` only if it does not exist; ``False`` when it already did."""
-        with translate_errors(f"creating {key}"):
+        """Create ``key`` only if it does not exist; ``False`` when it already did.
+
+        A create whose response was lost (connection reset after the server stored it) is
+        retried and then finds the key taken, by itself. So a taken key is compared with
+        ``data``: the same bytes mean this create landed, and it reports ``True``; counting it
+        as a lost race would make a commit land twice or report a conflict with itself.
+        """
+
+        def call() -> bool:
             try:
                 self.fs.pipe_file(self.path(key), data, mode="create")
             except FileExistsError:
                 return False
             return True
 
+        if self._call("creating", key, call):
+            return True
+        if self.read_or_none(key) == data:
+            log.info("creating %s: the key already holds these bytes (an earlier try landed)", key)
+            return True
+        return False
+
+    def create_if_missing(self, key: str, data: bytes) -> bool:
+        """Create an immutable, content-addressed ``key``; ``False`` when it already existed.
+
+        One conditional PUT on an object store. Unlike ``create``, a taken key is not read
+        back: whatever is stored under a content-addressed key is these bytes, so "it was
+        there" is the whole answer (a retry that finds its own first try says so too, truly).
+        """
+
+        def call() -> bool:
+            try:
+                self.fs.pipe_file(self.path(key), data, mode="create")
+            except FileExistsError:
+                return False
+            return True
+
+        return self._call("creating", key, call)
+
     def open_read(self, key: str) -> IO[bytes]:
-        with translate_errors(f"opening {key}"):
+        def call() -> IO[bytes]:
             f: IO[bytes] = self.fs.open(self.path(key), "rb")
             return f
+
+        return self._call("opening", key, call)
 
     def listdir(self, key: str) -> list[str]:
         """Names directly below ``key`` (files and folders); ``[]`` when it does not exist."""
         path = self.path(key)
-        with translate_errors(f"listing {key}"):
+
+        def call() -> list[Any]:
             self.fs.invalidate_cache(path)
             try:
-                entries = self.fs.ls(path, detail=False)
+                return list(self.fs.ls(path, detail=False))
             except FileNotFoundError:
                 return []
+
+        entries = self._call("listing", key, call)
         names = [str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries]
         return sorted(n for n in names if n)
 
     def delete(self, key: str) -> None:
-        with translate_errors(f"deleting {key}"), contextlib.suppress(FileNotFoundError):
-            self.fs.rm_file(self.path(key))
+        def call() -> None:
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.rm_file(self.path(key))
+
+        self._call("deleting", key, call)
 
     def delete_tree(self, key: str) -> None:
+        """Delete every key below ``key``.
+
+        On S3, two retried steps (list, then one bulk delete) rather than ``rm(recursive=True)``,
+        which is several requests, so that a retry repeats one request, not a chain that fails
+        if any link does. Elsewhere ``rm`` also removes the folders (memory keeps them).
+        """
         path = self.path(key)
-        with translate_errors(f"deleting {key}"), contextlib.suppress(FileNotFoundError):
+        if self.protocol not in _S3_PROTOCOLS:
+
+            def rm_tree() -> None:
+                with contextlib.suppress(FileNotFoundError):
+                    self.fs.invalidate_cache(path)
+                    if self.fs.exists(path):
+                        self.fs.rm(path, recursive=True)
+
+            self._call("deleting", key, rm_tree)
+            return
+
+        def find() -> list[str]:
             self.fs.invalidate_cache(path)
-            if self.fs.exists(path):
-                self.fs.rm(path, recursive=True)
+            try:
+                return [str(p) for p in self.fs.find(path)]
+            except FileNotFoundError:
+                return []
+
+        paths = self._call("listing", key, find)
+        if not paths:
+            return
+
+        def remove() -> None:
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.rm(paths)
+            self.fs.invalidate_cache(path)
+
+        self._call("deleting", key, remove)
 
     def size(self, key: str) -> int:
-        with translate_errors(f"inspecting {key}"):
-            return int(self.fs.size(self.path(key)))
+        return self._call("inspecting", key, lambda: int(self.fs.size(self.path(key))))
 
     def mtime(self, key: str) -> float | None:
         """Modification time in seconds since the epoch, if the backend knows it."""
-        with translate_errors(f"inspecting {key}"):
-            path = self.path(key)
+        path = self.path(key)
+        if self.protocol in _S3_PROTOCOLS:
+            return self._call("inspecting", key, lambda: self._s3_mtime(path))
+
+        def call() -> dict[str, Any] | None:
             self.fs.invalidate_cache(path)
             try:
                 info: dict[str, Any] = self.fs.info(path)
             except FileNotFoundError:
                 return None
+            return info
+
+        info = self._call("inspecting", key, call)
+        if info is None:
+            return None
         for field in ("mtime", "LastModified", "created"):
             value = info.get(field)
             if value is None:
@@ -164,6 +282,17 @@ class Backend:
                 return float(value.timestamp())
             return float(value)
         return time.time()  # exists, age unknown: treat as new
+
+    def _s3_mtime(self, path: str) -> float | None:
+        """One ``HEAD``: s3fs's ``info`` lists the prefix as well when the key is missing (to
+        find a directory), doubling the requests of every new object's existence check."""
+        bucket, name, _version = self.fs.split_path(path)
+        try:
+            head: dict[str, Any] = self.fs.call_s3("head_object", Bucket=bucket, Key=name)
+        except FileNotFoundError:
+            return None
+        modified = head.get("LastModified")
+        return float(modified.timestamp()) if modified is not None else time.time()
 
     # -- batches ---------------------------------------------------------------------------
 
@@ -353,12 +482,19 @@ class LocalBackend(Backend):
                 os.utime(self.path(key))
 
 
-def open_backend(url: str, *, single_writer: bool = False, **storage_options: Any) -> Backend:
+def open_backend(
+    url: str,
+    *,
+    single_writer: bool = False,
+    retry: RetryPolicy | None = None,
+    **storage_options: Any,
+) -> Backend:
     """Open the fsspec location ``url`` as a backend, refusing one that cannot create exclusively.
 
     Branch heads move by exclusive create; on a backend without it two writers could both
     advance a branch and one commit would silently vanish, so such a backend is refused unless
-    the caller promises there is only one writer.
+    the caller promises there is only one writer. ``retry`` bounds the retries of transient
+    storage failures (see ``retry.py``).
     """
     local = _local_path(url)
     if local is not None and not storage_options:
@@ -367,6 +503,9 @@ def open_backend(url: str, *, single_writer: bool = False, **storage_options: An
     from fsspec.implementations.local import LocalFileSystem
     from fsspec.implementations.memory import MemoryFileSystem
 
+    s3 = url.partition("://")[0] in _S3_PROTOCOLS
+    if s3:
+        storage_options = _single_attempt_botocore(storage_options)
     try:
         with translate_errors(f"opening storage {redact_url(url)}"):
             fs, root = fsspec.core.url_to_fs(url, **storage_options)
@@ -378,7 +517,9 @@ def open_backend(url: str, *, single_writer: bool = False, **storage_options: An
         return LocalBackend(os.path.abspath(root), url)
     if isinstance(fs, MemoryFileSystem):
         root = "/" + root.lstrip("/")
-    backend = Backend(fs, root, url)
+    if s3 and isinstance(getattr(fs, "retries", None), int):
+        fs.retries = 1  # s3fs's own loop: the backend retries, and logs, instead
+    backend = Backend(fs, root, url, retry=retry, secret_values=_secret_values(storage_options))
     if not backend.supports_exclusive_create() and not single_writer:
         raise UnsupportedBackend(
             f"storage {redact_url(url)} (protocol '{backend.protocol}') cannot create files "
@@ -386,6 +527,28 @@ def open_backend(url: str, *, single_writer: bool = False, **storage_options: An
             "s3://, or pass single_writer=True if only one process ever writes"
         )
     return backend
+
+
+def _single_attempt_botocore(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with botocore's retries turned down to one attempt, unless the user set them.
+
+    The backend's loop retries instead: it knows the key, logs each retry and bounds the total;
+    botocore's would run silently inside each of its attempts.
+    """
+    config = dict(options.get("config_kwargs") or {})
+    if "retries" in config:
+        return options
+    config["retries"] = {"total_max_attempts": 1, "mode": "standard"}
+    return {**options, "config_kwargs": config}
+
+
+def _secret_values(options: Any, name: str = "") -> list[str]:
+    """String values of storage options whose names say they are secret, at any depth."""
+    if isinstance(options, dict):
+        return [v for k, item in options.items() for v in _secret_values(item, str(k).lower())]
+    if isinstance(options, str) and any(word in name for word in _SECRET_OPTION_WORDS):
+        return [options]
+    return []
 
 
 def _local_path(url: str) -> str | None:

@@ -37,6 +37,7 @@ from dagster_versioned.store.transaction import require_entry
 from dagster_versioned.store.trees import Entry, TreeStore
 
 _CAS_ATTEMPTS = 200
+_REPO_CACHE_SECONDS = 2.0
 """How many times a writer re-reads a branch and retries after losing a compare-and-swap."""
 
 
@@ -49,13 +50,26 @@ class StoreBase:
         self.trees = TreeStore(self.objects)
         self.refs = RefLog(backend)
         self._commits: dict[tuple[str, str], Commit] = {}
+        self._repos: dict[str, tuple[float, dict[str, Any]]] = {}
 
     def _repo_record(self, name: str) -> dict[str, Any]:
+        """The repo's record; ``RepoNotFound`` if it does not exist.
+
+        One operation checks its repo several times (``put_file`` → ``commit`` → land), each a
+        request on an object store, so a record read in the last ``_REPO_CACHE_SECONDS`` is
+        reused. A repo deleted by another process meanwhile is noticed that much later: the
+        same race a check-then-write has anyway, a little wider.
+        """
         validate_repo_name(name)
+        cached = self._repos.get(name)
+        if cached is not None and time.monotonic() - cached[0] < _REPO_CACHE_SECONDS:
+            return cached[1]
         data = self.backend.read_or_none(f"repos/{name}/repo.json")
         if data is None:
+            self._repos.pop(name, None)
             raise RepoNotFound(name)
         record: dict[str, Any] = json.loads(data)
+        self._repos[name] = (time.monotonic(), record)
         return record
 
     def _commit_key(self, repo: str, cid: CommitId) -> str:

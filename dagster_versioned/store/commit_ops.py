@@ -34,6 +34,7 @@ from dagster_versioned.store.commits import (
     new_commit_id,
     now,
 )
+from dagster_versioned.store.finishing import FinishClaim, claim_key
 from dagster_versioned.store.names import (
     is_commit_id,
 )
@@ -65,9 +66,16 @@ class CommitOps(BranchOps):
         self._repo_record(parsed.repo)
         cid = self._claim_id(parsed.repo, commit_id)
         ops: list[Op] = []
-        writer = CommitWriter(self, parsed.repo, parsed.base, ops.append)
+        writer = CommitWriter(self, parsed.repo, parsed.base, ops.append, deferred=True)
         started = now()
-        yield writer
+        try:
+            yield writer
+        except BaseException:
+            # Nothing may still be writing into the store once the block has ended, even when
+            # it ended in an error: the caller may delete the store or retry at once.
+            writer.settle_objects()
+            raise
+        writer.wait_for_objects()  # objects before the tree and commit that name them
         template = Commit(
             id=cid,
             repo=parsed.repo,
@@ -94,6 +102,8 @@ class CommitOps(BranchOps):
         repo, branch = template.repo, template.branch
         for attempt in range(_CAS_ATTEMPTS):
             current = self.refs.latest(repo, branch)
+            if current is not None and current.head == template.id:  # landed by another finisher
+                return self._commit(repo, template.id)
             parent = (
                 self._commit(repo, current.head)
                 if current and current.exists and current.head
@@ -194,16 +204,45 @@ class CommitOps(BranchOps):
         # can be finished by id, never a marker sending new writes into a landed commit.
         if self._open_id(repo, record.branch) == record.id:
             self.backend.delete(f"repos/{repo}/open-branches/{record.branch}")
-        op_dir = f"repos/{repo}/open-commits/{record.id}"
-        ops = [json.loads(self.backend.read(f"{op_dir}/{n}")) for n in self.backend.listdir(op_dir)]
         if description is not None:
             record = Commit.from_json({**record.to_json(), "description": description})
-        # A finish killed after landing but before cleaning up must not land the commit again
-        # (it would become its own parent).
-        landed = self._landed(record)
-        commit = landed if landed is not None else self._land(record, ops)
+        commit = self._finish_once(record)
         self._drop_open(repo, record)
         return commit
+
+    def _finish_once(self, record: Commit) -> Commit:
+        """Land an open commit exactly once, however many processes finish it at one moment.
+
+        Finishers race for a claim (an exclusive create); the winner lands the commit and the
+        others wait until it has landed and return the same commit. A finish killed after
+        landing but before cleaning up is seen as landed, so it is never landed again (it would
+        become its own parent).
+        """
+        repo = record.repo
+        claim = FinishClaim(self.backend, repo, record.id)
+        delay = 0.01
+        while True:
+            landed = self._landed(record)
+            if landed is not None:
+                return landed
+            if claim.acquire():
+                try:
+                    return self._landed(record) or self._land(record, self._open_ops(record))
+                except BaseException:
+                    claim.release()
+                    raise
+            if claim.take_over_if_abandoned():
+                continue
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    def _open_ops(self, record: Commit) -> list[Op]:
+        """The writes stored in an open commit, in the order they were made."""
+        if self._open_commit(record.repo, record.id) is None:
+            raise CommitFinished(f"open commit {record.repo}@{record.id} was deleted")
+        op_dir = f"repos/{record.repo}/open-commits/{record.id}"
+        names = self.backend.listdir(op_dir)
+        return [json.loads(self.backend.read(f"{op_dir}/{n}")) for n in names]
 
     def _landed(self, record: Commit) -> Commit | None:
         """The finished commit if a ref-log entry of its branch already points at it."""
@@ -220,6 +259,7 @@ class CommitOps(BranchOps):
             self.backend.delete(f"repos/{repo}/open-branches/{record.branch}")
         self.backend.delete(f"repos/{repo}/open-commits/{record.id}.json")
         self.backend.delete_tree(f"repos/{repo}/open-commits/{record.id}")
+        self.backend.delete(claim_key(repo, record.id))
 
     def delete_commit(self, ref: str) -> None:
         """Abandon an open commit: its writes are dropped and the branch is unchanged."""

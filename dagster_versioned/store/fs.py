@@ -354,7 +354,7 @@ class _ReadFile(AbstractBufferedFile):  # type: ignore[misc]
             sizes = (
                 [self.size]
                 if len(self._chunks) == 1
-                else [int(backend.fs.size(backend.path(object_key(c)))) for c in self._chunks]
+                else [backend.size(object_key(c)) for c in self._chunks]
             )
             offsets, total = [], 0
             for size in sizes:

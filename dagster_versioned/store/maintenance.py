@@ -2,10 +2,13 @@
 
 fsck walks ref → commit → tree → objects and reports, in plain words, anything that does not
 hold: a head pointing at a missing or unfinished commit, a commit whose parent or tree is gone,
-an object whose bytes do not match its name, an open-commit marker with no commit. ``fix``
-repairs what can be repaired without losing data — a branch whose head is missing is moved back
-to its last good head by a new ref-log entry; a dangling open-commit marker is removed — and
-says what it did.
+an object whose bytes do not match its name, a tree entry whose name is not a file name (``..``,
+``.``, empty, or holding ``/`` or NUL), an open-commit marker with no commit or naming a commit
+that already landed. It also lists *leftovers*: files of an open commit whose finish landed (or
+whose delete ran) but was killed before cleaning up. They are harmless — nothing reads them —
+so they are not problems, but ``fix`` removes them. ``fix`` repairs what can be repaired
+without losing data — a branch whose head is missing is moved back to its last good head by a
+new ref-log entry; a dangling open-commit marker is removed — and says what it did.
 
 gc keeps every object reachable from any commit (finished or open) and deletes the rest, but
 never one younger than the grace period: a writer's objects exist before the commit that names
@@ -16,12 +19,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from dagster_versioned.errors import CorruptStore, VersionedError
 from dagster_versioned.store.commits import Commit, CommitId
+from dagster_versioned.store.finishing import abandoned, claim_key
+from dagster_versioned.store.names import join_path
 from dagster_versioned.store.objects import ObjectId, hash_bytes
 from dagster_versioned.store.store import Store
 from dagster_versioned.store.trees import Entry
@@ -32,6 +37,8 @@ class FsckReport:
     """What fsck found and, with ``fix``, what it repaired."""
 
     problems: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)
+    """Harmless remains of interrupted operations (not problems); ``fix`` removes them."""
     fixed: list[str] = field(default_factory=list)
     commits: int = 0
     objects: int = 0
@@ -51,6 +58,7 @@ class GcReport:
     """Leftover temporary files of killed writers that were removed."""
     kept_young: int = 0
     bytes_freed: int = 0
+    """Bytes of the deleted objects (with ``dry_run``: bytes that would be freed)."""
 
 
 def _object_keys(store: Store) -> Iterator[str]:
@@ -71,7 +79,7 @@ def _commits(store: Store, repo: str) -> list[Commit]:
 
 def _open_ops(store: Store, repo: str) -> Iterator[dict[str, Any]]:
     for name in store.backend.listdir(f"repos/{repo}/open-commits"):
-        if name.endswith(".json"):
+        if "." in name:  # records (.json) and finish claims (.finishing); op folders are ids
             continue
         op_dir = f"repos/{repo}/open-commits/{name}"
         for op_name in store.backend.listdir(op_dir):
@@ -109,6 +117,7 @@ def gc(store: Store, *, grace: float = 3600.0, dry_run: bool = False) -> GcRepor
         if now - mtime < grace:
             report.kept_young += 1
             continue
+        report.bytes_freed += store.backend.size(key)
         if not dry_run:
             store.backend.delete(key)
         report.deleted.append(oid)
@@ -117,30 +126,44 @@ def gc(store: Store, *, grace: float = 3600.0, dry_run: bool = False) -> GcRepor
     return report
 
 
-def fsck(store: Store, *, fix: bool = False) -> FsckReport:
-    """Verify the whole store; with ``fix``, repair what can be repaired without data loss."""
+def fsck(store: Store, *, fix: bool = False, repos: Iterable[str] | None = None) -> FsckReport:
+    """Verify the whole store; with ``fix``, repair what can be repaired without data loss.
+
+    With ``repos``, verify only those repos: their refs, commits, trees and the objects those
+    reference, and the job records of pipelines of those names (the Dagster asset check runs
+    this per asset); objects nothing in them references are then not re-hashed.
+    """
     report = FsckReport()
     verified: set[str] = set()
+    names_checked: set[str] = set()
+    wanted = None if repos is None else set(repos)
     for repo in store.backend.listdir("repos"):
+        if wanted is not None and repo not in wanted:
+            continue
         if not store.backend.exists(f"repos/{repo}/repo.json"):
             report.problems.append(f"repo '{repo}' has data but no repo.json (a partial delete?)")
             continue
-        _check_commits(store, repo, report, verified)
+        _check_commits(store, repo, report, verified, names_checked)
         _check_branches(store, repo, report, fix)
         _check_open(store, repo, report, fix)
-    for key in _object_keys(store):
-        report.objects += 1
-        oid = key.rsplit("/", 1)[1]
-        if oid in verified:
-            continue
-        data = store.backend.read_or_none(key)
-        if data is not None and hash_bytes(data) != oid:
-            report.problems.append(f"object {oid} is corrupt: its bytes do not match its hash")
-    _check_jobs(store, report)
+    if wanted is None:
+        for key in _object_keys(store):
+            report.objects += 1
+            oid = key.rsplit("/", 1)[1]
+            if oid in verified:
+                continue
+            data = store.backend.read_or_none(key)
+            if data is not None and hash_bytes(data) != oid:
+                report.problems.append(f"object {oid} is corrupt: its bytes do not match its hash")
+    else:
+        report.objects = len(verified)
+    _check_jobs(store, report, wanted)
     return report
 
 
-def _check_commits(store: Store, repo: str, report: FsckReport, verified: set[str]) -> None:
+def _check_commits(
+    store: Store, repo: str, report: FsckReport, verified: set[str], names_checked: set[str]
+) -> None:
     try:
         commits = _commits(store, repo)
     except CorruptStore as e:
@@ -155,8 +178,40 @@ def _check_commits(store: Store, repo: str, report: FsckReport, verified: set[st
             report.problems.append(f"commit {repo}@{commit.id} has a record but is not finished")
         try:
             _verify_tree(store, commit.root, verified)
+            _check_names(store, commit.root, "/", names_checked, report, f"{repo}@{commit.id}")
         except (CorruptStore, VersionedError) as e:
             report.problems.append(f"commit {repo}@{commit.id}: {e}")
+
+
+def bad_name_reason(name: str) -> str | None:
+    """Why ``name`` cannot be a file or directory name in a tree, or ``None`` if it can."""
+    if name == "":
+        return "an empty name"
+    if name in (".", ".."):
+        return f"'{name}', which would be read as {'this' if name == '.' else 'the parent'} folder"
+    if "/" in name:
+        return f"{name!r}, which contains '/' and would be read as a deeper path"
+    if "\x00" in name:
+        return f"{name!r}, which contains a NUL byte that file systems refuse"
+    return None
+
+
+def _check_names(
+    store: Store, entry: Entry, path: str, checked: set[str], report: FsckReport, where: str
+) -> None:
+    """Check every entry name below ``entry``; each directory node is checked once per run."""
+    if not entry.is_dir or entry.node is None or entry.node in checked:
+        return
+    checked.add(entry.node)
+    for name, child in store.trees.dir_items(entry.node):
+        reason = bad_name_reason(name)
+        if reason is not None:
+            report.problems.append(
+                f"commit {where}: folder '{path}' holds an entry named {reason}; "
+                "reading or restoring it could write outside its folder"
+            )
+            continue
+        _check_names(store, child, join_path(path, name), checked, report, where)
 
 
 def _verify_tree(store: Store, entry: Entry, verified: set[str]) -> None:
@@ -208,19 +263,89 @@ def _last_good_head(store: Store, repo: str, branch: str, before: int) -> Commit
 
 
 def _check_open(store: Store, repo: str, report: FsckReport, fix: bool) -> None:
+    records: dict[str, Commit | None] = {}
+    for name in store.backend.listdir(f"repos/{repo}/open-commits"):
+        if name.endswith(".json"):
+            data = store.backend.read_or_none(f"repos/{repo}/open-commits/{name}")
+            records[name[:-5]] = None if data is None else Commit.from_bytes(data, name)
+    _check_markers(store, repo, report, fix, records)
+    _check_open_leftovers(store, repo, report, fix, records)
+
+
+def _check_markers(
+    store: Store, repo: str, report: FsckReport, fix: bool, records: dict[str, Commit | None]
+) -> None:
     for branch in store.backend.listdir(f"repos/{repo}/open-branches"):
         data = store.backend.read_or_none(f"repos/{repo}/open-branches/{branch}")
         cid = data.decode() if data else ""
-        if store.backend.exists(f"repos/{repo}/open-commits/{cid}.json"):
+        record = records.get(cid)
+        if record is not None and not _landed(store, record):
             continue
-        report.problems.append(f"branch {repo}@{branch} is marked open by a commit that is gone")
+        if record is None:
+            report.problems.append(
+                f"branch {repo}@{branch} is marked open by a commit that is gone"
+            )
+        else:
+            report.problems.append(
+                f"branch {repo}@{branch} is marked open by commit {cid}, which already landed: "
+                "files put on the branch would go into a finished commit and be lost"
+            )
         if fix:
             store.backend.delete(f"repos/{repo}/open-branches/{branch}")
             report.fixed.append(f"removed the stale open-commit marker of {repo}@{branch}")
 
 
-def _check_jobs(store: Store, report: FsckReport) -> None:
+def _check_open_leftovers(
+    store: Store, repo: str, report: FsckReport, fix: bool, records: dict[str, Commit | None]
+) -> None:
+    """Open-commit files that outlived their commit: a finish or delete killed mid-cleanup."""
+    base = f"repos/{repo}/open-commits"
+    names = store.backend.listdir(base)
+    for cid, record in records.items():
+        if record is None or not _landed(store, record):
+            continue
+        report.leftovers.append(
+            f"commit {repo}@{cid} landed, but its open-commit files were left behind "
+            "(its finish was interrupted before cleaning up)"
+        )
+        if fix:
+            store.backend.delete(f"{base}/{cid}.json")
+            store.backend.delete_tree(f"{base}/{cid}")
+            store.backend.delete(claim_key(repo, cid))
+            report.fixed.append(f"removed the open-commit files of landed commit {repo}@{cid}")
+    for name in names:
+        cid = name.removesuffix(".finishing")
+        if name.endswith(".json") or cid in records:
+            continue
+        if name.endswith(".finishing"):
+            claim = store.backend.read_or_none(f"{base}/{name}")
+            if claim is None or not abandoned(claim):
+                continue  # a finish in progress
+            what = f"the finish claim of commit {repo}@{cid}"
+        else:
+            what = f"the writes to open commit {repo}@{cid}"
+        report.leftovers.append(
+            f"{what} outlived the commit (a finish or delete was interrupted before cleaning up)"
+        )
+        if fix:
+            if name.endswith(".finishing"):
+                store.backend.delete(f"{base}/{name}")
+            else:
+                store.backend.delete_tree(f"{base}/{name}")
+            report.fixed.append(f"removed {what}")
+
+
+def _landed(store: Store, record: Commit) -> bool:
+    """Whether a ref-log entry of the open commit's branch points at it (its finish landed)."""
+    if not store.backend.exists(f"repos/{record.repo}/commits/{record.id}.json"):
+        return False
+    return any(e.head == record.id for e in store.refs.entries(record.repo, record.branch))
+
+
+def _check_jobs(store: Store, report: FsckReport, wanted: set[str] | None) -> None:
     for pipeline in store.backend.listdir("jobs"):
+        if wanted is not None and pipeline not in wanted:
+            continue
         for name in store.backend.listdir(f"jobs/{pipeline}"):
             if not name.endswith(".json"):
                 continue

@@ -83,9 +83,18 @@ class Store(FileOps):
 
     def create_repo(self, name: str, description: str = "") -> RepoInfo:
         validate_repo_name(name)
-        record = {"name": name, "created": format_time(now()), "description": description}
+        # ``triggers``: this repo keeps an index of its branches with triggers (branches.py).
+        record = {
+            "name": name,
+            "created": format_time(now()),
+            "description": description,
+            "triggers": "indexed",
+        }
         if not self.backend.create(f"repos/{name}/repo.json", canonical_json(record)):
             raise AlreadyExists(f"repo '{name}' already exists")
+        # An entry in the trigger index, so listing it is one request even on S3 (s3fs lists
+        # a missing prefix twice).
+        self.backend.write(f"repos/{name}/triggers/.index", b"")
         return self.inspect_repo(name)
 
     def inspect_repo(self, name: str) -> RepoInfo:
@@ -124,5 +133,6 @@ class Store(FileOps):
                 "delete those first or pass force"
             )
         self.backend.delete(f"repos/{name}/repo.json")
+        self._repos.pop(name, None)
         self.backend.delete_tree(f"repos/{name}")
         self._commits = {k: v for k, v in self._commits.items() if k[0] != name}

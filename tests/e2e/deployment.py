@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import dagster as dg
 import pytest
 import requests
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -83,6 +84,32 @@ query Materialization($path: [String!]!) {
 }
 """
 
+PARTITION_MATERIALIZATIONS_QUERY = """
+query PartitionMaterializations($path: [String!]!, $partitions: [String!]) {
+  assetOrError(assetKey: {path: $path}) {
+    __typename
+    ... on Asset {
+      assetMaterializations(partitions: $partitions) {
+        runId
+        partition
+        metadataEntries {
+          label
+          ... on TextMetadataEntry { text }
+          ... on JsonMetadataEntry { jsonString }
+        }
+      }
+    }
+  }
+}
+"""
+
+WORKSPACE_YAML = """
+load_from:
+  - python_file:
+      relative_path: {definitions}
+      working_directory: {root}
+"""
+
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 
 
@@ -90,6 +117,43 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def write_workspace(tmp_path: Path) -> Path:
+    """docs/deploy.md's ``workspace.yaml``, loading the repo's ``definitions.py``."""
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(WORKSPACE_YAML.format(definitions=ROOT / "definitions.py", root=ROOT))
+    return workspace
+
+
+def s3_env(server: str) -> dict[str, str]:
+    """What a process needs to reach the moto S3 server as an S3-compatible endpoint."""
+    return {
+        "AWS_ENDPOINT_URL": server,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+
+def deployed_commands(workspace: Path, port: int) -> list[list[str]]:
+    """``dagster-webserver`` and ``dagster-daemon run`` as separate processes (docs/deploy.md)."""
+    return [
+        [str(BIN / "dagster-webserver"), "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)],
+        [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)],
+    ]
+
+
+def write_pictures(directory: Path, colours: dict[str, tuple[int, int, int]]) -> list[Path]:
+    """One 64x64 PNG per name: a coloured square on white (what the images example expects)."""
+    directory.mkdir(exist_ok=True)
+    paths = []
+    for name, colour in colours.items():
+        img = Image.new("RGB", (64, 64), "white")
+        img.paste(colour, (16, 16, 48, 48))
+        img.save(directory / f"{name}.png")
+        paths.append(directory / f"{name}.png")
+    return paths
 
 
 def dagster_home(tmp_path: Path) -> Path:
@@ -129,11 +193,13 @@ class Deployment:
         self, what: str, check: Callable[[], T | None], timeout: float = WAIT_SECONDS
     ) -> T:
         """Poll ``check`` until it returns something truthy; fail with the logs otherwise."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        start = time.monotonic()
+        while time.monotonic() < start + timeout:
             self.check_alive()
             value = check()
             if value:
+                # Where an end-to-end test spends its time (shown with -s, or on failure).
+                print(f"e2e: {what}: {time.monotonic() - start:.1f}s", flush=True)
                 return value
             time.sleep(1)
         pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}:\n{self.tail()}")
@@ -184,6 +250,27 @@ class Deployment:
         values = {e["label"]: e.get("text", e.get("intValue")) for e in event["metadataEntries"]}
         return event["runId"], values
 
+    def partition_materializations(
+        self, asset: Sequence[str], partitions: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Every materialisation of ``asset`` (of ``partitions``): run id, partition, metadata.
+
+        JSON metadata comes back parsed, text as text, both under ``metadata``.
+        """
+        variables = {"path": list(asset), "partitions": list(partitions) if partitions else None}
+        data = self.graphql(PARTITION_MATERIALIZATIONS_QUERY, variables)["assetOrError"]
+        assert data["__typename"] == "Asset", data
+        out = []
+        for event in data["assetMaterializations"]:
+            metadata = {
+                e["label"]: json.loads(e["jsonString"]) if "jsonString" in e else e.get("text")
+                for e in event["metadataEntries"]
+            }
+            out.append(
+                {"runId": event["runId"], "partition": event["partition"], "metadata": metadata}
+            )
+        return out
+
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM the process group, then SIGKILL whatever is left of it."""
@@ -214,15 +301,20 @@ def deployment(
             dep.logs.append(log)
         yield dep
     finally:
+        start = time.monotonic()
         for proc in dep.procs:
             _stop(proc)
+        print(f"e2e: stopping {len(dep.procs)} process(es): {time.monotonic() - start:.1f}s")
 
 
 def run_cli(args: Sequence[str], env: dict[str, str], cwd: Path) -> str:
     """Run a command to completion; its stdout, or a test failure showing its output."""
+    start = time.monotonic()
     done = subprocess.run(
         list(args), env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False
     )
+    command = " ".join([Path(args[0]).name, *args[1:3]])
+    print(f"e2e: {command}: {time.monotonic() - start:.1f}s")
     if done.returncode != 0:
         pytest.fail(f"{' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
     return done.stdout

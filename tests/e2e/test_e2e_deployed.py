@@ -15,19 +15,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
 
 from dagster_versioned import GLOBAL_ID_TAG
 from dagster_versioned.store import Store
 
-from .deployment import BIN, ROOT, dagster_home, deployment, free_port, raw_records, run_cli
-
-WORKSPACE_YAML = """
-load_from:
-  - python_file:
-      relative_path: {definitions}
-      working_directory: {root}
-"""
+from .deployment import (
+    BIN,
+    dagster_home,
+    deployed_commands,
+    deployment,
+    free_port,
+    raw_records,
+    run_cli,
+    s3_env,
+    write_pictures,
+    write_workspace,
+)
 
 
 @pytest.mark.dagster
@@ -41,25 +44,14 @@ def test_webserver_and_daemon_run_the_images_pipelines_on_an_s3_store_and_dvctl_
         **os.environ,
         "DAGSTER_HOME": str(dagster_home(tmp_path)),
         "DAGSTER_VERSIONED_STORAGE": storage,
-        "AWS_ENDPOINT_URL": s3_server,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
+        **s3_env(s3_server),
     }
-    workspace = tmp_path / "workspace.yaml"
-    workspace.write_text(WORKSPACE_YAML.format(definitions=ROOT / "definitions.py", root=ROOT))
+    workspace = write_workspace(tmp_path)
     pictures = tmp_path / "pictures"
-    pictures.mkdir()
-    for name, colour in [("red", (255, 0, 0)), ("blue", (0, 0, 255))]:
-        img = Image.new("RGB", (64, 64), "white")
-        img.paste(colour, (16, 16, 48, 48))
-        img.save(pictures / f"{name}.png")
+    write_pictures(pictures, {"red": (255, 0, 0), "blue": (0, 0, 255)})
     (pictures / "broken.png").write_bytes(b"not a picture")
     port = free_port()
-    commands = [
-        [str(BIN / "dagster-webserver"), "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)],
-        [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)],
-    ]
+    commands = deployed_commands(workspace, port)
     with deployment(commands, port=port, cwd=tmp_path, env=env, logs=tmp_path) as deployed:
         run_cli([str(BIN / "dvctl"), "create", "repo", "images"], env, tmp_path)
         run_cli(

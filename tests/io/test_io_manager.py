@@ -14,6 +14,7 @@ from dagster_versioned import (
     VersionedIOManager,
     VersionedStoreResource,
 )
+from dagster_versioned.io import formats
 from dagster_versioned.io.tags import COMMIT_TAG_PREFIX, PIN_TAG_PREFIX
 from dagster_versioned.store.location import STORAGE_ENV
 
@@ -457,6 +458,18 @@ def test_a_dataframe_parquet_cannot_store_falls_back_to_pickle(local_dv):
 
     assert [f.path for f in local_dv.store.list_file("mixed@master:/")] == ["/data.pkl"]
     assert result.output_for_node("again")["m"].tolist() == [1, "a", 2.5]
+
+
+def test_a_parquet_file_larger_than_its_preallocated_buffer_is_still_written(local_dv, monkeypatch):
+    # The buffer is sized from the table's in-memory size; without the slack, a small frame's
+    # parquet (schema and footer included) never fits, so the growing-stream path must take over.
+    monkeypatch.setattr(formats, "_PARQUET_SLACK", 0)
+
+    run([sales, total], local_dv)
+
+    data = local_dv.store.get_file("sales@master:/data.parquet")
+    assert pd.read_parquet(io.BytesIO(data)).equals(sales())
+    assert local_dv.store.get_file("total@master:/data.json") == b"30.75"
 
 
 def test_the_store_resource_opens_the_configured_store_once(local_dv):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,8 +14,11 @@ from click.testing import CliRunner
 
 from dagster_versioned.cli.main import load_commands
 from dagster_versioned.store import Store
+from dagster_versioned.store.commits import new_commit_id
+from dagster_versioned.store.finishing import claim_key
 from dagster_versioned.store.maintenance import fsck, gc
 from dagster_versioned.store.objects import hash_bytes
+from dagster_versioned.store.trees import dir_entry
 
 
 @pytest.fixture
@@ -71,6 +76,126 @@ def test_fsck_fix_removes_an_open_commit_marker_whose_commit_is_gone(store):
     assert fsck(store, fix=True).fixed
     assert fsck(store).ok
     store.start_commit("data@master")
+
+
+def finish_keeping_open_files(store: Store) -> tuple[str, dict[str, bytes]]:
+    """Finish an open commit, then put back the files a finish killed before cleanup leaves."""
+    commit = store.start_commit("data@master")
+    store.put_file("data@master:/c.txt", b"gamma")
+    base = f"repos/data/open-commits/{commit.id}"
+    op = store.backend.listdir(base)[0]
+    saved = {
+        f"{base}.json": store.backend.read(f"{base}.json"),
+        f"{base}/{op}": store.backend.read(f"{base}/{op}"),
+        claim_key("data", commit.id): b'{"host": "gone", "pid": 1, "time": 0}',
+    }
+    store.finish_commit("data@master")
+    for key, data in saved.items():
+        store.backend.write(key, data)
+    return commit.id, saved
+
+
+def test_fsck_reports_open_commit_files_left_after_their_finish_landed_and_fix_removes_them(
+    store,
+):
+    cid, saved = finish_keeping_open_files(store)
+    report = fsck(store)
+    assert report.ok, report.problems  # harmless: nothing reads them
+    assert report.leftovers == [
+        f"commit data@{cid} landed, but its open-commit files were left behind "
+        "(its finish was interrupted before cleaning up)"
+    ]
+    fixed = fsck(store, fix=True)
+    assert fixed.fixed == [f"removed the open-commit files of landed commit data@{cid}"]
+    assert not any(store.backend.exists(key) for key in saved)
+    after = fsck(store)
+    assert after.ok
+    assert after.leftovers == []
+    assert store.get_file("data@master:/c.txt") == b"gamma"
+
+
+def test_fsck_reports_writes_and_a_finish_claim_that_outlived_their_open_commit(store):
+    cid, _ = finish_keeping_open_files(store)
+    store.backend.delete(f"repos/data/open-commits/{cid}.json")  # cleanup got one step further
+    report = fsck(store)
+    assert report.ok
+    assert len(report.leftovers) == 2
+    assert all(cid in line and "outlived the commit" in line for line in report.leftovers)
+    fsck(store, fix=True)
+    assert store.backend.listdir("repos/data/open-commits") == []
+    assert fsck(store).leftovers == []
+
+
+def test_fsck_leaves_the_claim_of_a_finish_in_progress_alone(store):
+    cid = new_commit_id()
+    live = f'{{"host": "{socket.gethostname()}", "pid": {os.getpid()}, "time": {time.time()}}}'
+    store.backend.write(claim_key("data", cid), live.encode())
+    report = fsck(store, fix=True)
+    assert report.leftovers == []
+    assert store.backend.exists(claim_key("data", cid))
+
+
+def test_fsck_fix_removes_a_branch_marker_naming_a_commit_that_already_landed(store):
+    cid, _ = finish_keeping_open_files(store)
+    store.backend.write("repos/data/open-branches/master", cid.encode())
+    report = fsck(store)
+    assert report.problems == [
+        f"branch data@master is marked open by commit {cid}, which already landed: "
+        "files put on the branch would go into a finished commit and be lost"
+    ]
+    fsck(store, fix=True)
+    assert fsck(store).ok
+    store.put_file("data@master:/d.txt", b"delta")  # a commit of its own again
+    assert store.get_file("data@master:/d.txt") == b"delta"
+
+
+def commit_with_names(store: Store, names: list[str], *, inside: str | None = None) -> str:
+    """Land a commit whose tree holds ``names`` (built below the path checks, as a bug or a
+    hostile writer could), optionally inside folder ``inside``."""
+    head = store.inspect_commit("data@master")
+    alpha = store.trees.lookup(head.root, "/a.txt")
+    assert alpha is not None
+    node = store.trees._build(dict.fromkeys(names, alpha), 0)
+    root = dir_entry(node.node, node.size, node.files)
+    if inside is not None:
+        outer = store.trees._build({inside: root}, 0)
+        root = dir_entry(outer.node, outer.size, outer.files)
+    store.trees.flush()
+    commit = replace(head.with_tree(root), id=new_commit_id(), parent=head.id)
+    store.backend.write(f"repos/data/commits/{commit.id}.json", commit.to_bytes())
+    latest = store.refs.latest("data", "master")
+    store.refs.append(
+        latest, repo="data", branch="master", head=commit.id, reason="commit", trigger=None
+    )
+    return commit.id
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("..", "'..', which would be read as the parent folder"),
+        (".", "'.', which would be read as this folder"),
+        ("", "an empty name"),
+        ("a/b", "'a/b', which contains '/' and would be read as a deeper path"),
+        ("a\x00b", "'a\\x00b', which contains a NUL byte that file systems refuse"),
+    ],
+    ids=["dotdot", "dot", "empty", "slash", "nul"],
+)
+def test_fsck_names_a_tree_entry_whose_name_is_not_a_file_name(store, name, words):
+    cid = commit_with_names(store, ["fine.txt", name])
+    report = fsck(store)
+    assert report.problems == [
+        f"commit data@{cid}: folder '/' holds an entry named {words}; "
+        "reading or restoring it could write outside its folder"
+    ]
+
+
+def test_fsck_says_in_which_folder_a_bad_name_sits(store):
+    cid = commit_with_names(store, [".."], inside="deep")
+    assert fsck(store).problems == [
+        f"commit data@{cid}: folder '/deep' holds an entry named '..', which would be read as "
+        "the parent folder; reading or restoring it could write outside its folder"
+    ]
 
 
 def test_an_abandoned_open_commit_can_be_finished_or_deleted(store):
@@ -145,6 +270,10 @@ def test_dvctl_fsck_and_gc_report_in_plain_words(store):
     code, out = dvctl(url, "fsck")
     assert code == 1
     assert "problem: object" in out
+    store.backend.write("repos/data/open-commits/" + "e" * 32 + "/op.json", b"{}")
+    code, out = dvctl(url, "fsck")
+    assert "leftover: the writes to open commit data@eeee" in out
+    assert "1 leftovers (dvctl fsck --fix removes them)" in out
     code, out = dvctl(url, "gc", "--grace", "0s", "--dry-run")
     assert code == 0
     assert out.startswith("would delete")

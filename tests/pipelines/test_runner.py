@@ -74,6 +74,19 @@ def test_a_new_file_processes_one_datum_and_skips_the_rest(store):
     assert [f.path for f in store.list_file("edges@master")] == ["/a.png", "/b.png"]
 
 
+def test_a_datum_skipped_by_one_job_is_skipped_by_the_next_too(store):
+    """Regression: only datums the previous job *processed* were reused, so a datum skipped
+    once was reprocessed by the job after (every other job redid the unchanged work)."""
+    store.put_file("images@master:/a.png", b"AAA")
+    run_job(store, EDGES, head_id(store, "images@master"))
+    store.put_file("images@master:/b.png", b"BBB")
+    run_job(store, EDGES, head_id(store, "images@master"))
+    store.put_file("images@master:/c.png", b"CCC")
+    job = run_job(store, EDGES, head_id(store, "images@master"))
+    assert progress(job) == "1 + 2 / 3"
+    assert store.get_file("edges@master:/a.png") == b"aaa"
+
+
 def test_changing_one_file_of_a_hundred_processes_one_and_skips_ninety_nine(store):
     with store.commit("images@master") as c:
         for i in range(100):

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -114,32 +115,61 @@ def run_and_kill(url: str, seed: int, delay: float) -> None:
         proc.wait()
 
 
-@pytest.mark.timeout(120)
-def test_a_writer_killed_at_random_moments_never_leaves_a_partial_commit_visible(tmp_path):
-    url = str(tmp_path / "store")
+@dataclass(frozen=True, slots=True)
+class CrashRun:
+    """What a run of kills did and what was checked after each (the figures the docs quote)."""
+
+    kills: int
+    commits: int
+    files_verified: int
+    open_finished: int
+    open_deleted: int
+    leftovers: int
+    """Leftovers of interrupted cleanups fsck reported right after a kill (``--fix`` removes)."""
+    seconds: float
+
+
+def crash_run(url: str, *, kills: int, seed: int) -> CrashRun:
+    """Kill a writer on the store at ``url`` ``kills`` times, checking the store after each."""
+    started = time.monotonic()
     store = Store.open(url)
     store.create_repo("data")
-    rng = random.Random(SEED)
-    files_read = 0
+    rng = random.Random(seed)
+    files_read = leftovers = 0
     resolutions: list[str] = []
-    for kill in range(KILLS):
+    for kill in range(kills):
         run_and_kill(url, seed=rng.randrange(2**32), delay=rng.uniform(0.02, 0.35))
         store = Store.open(url)  # no cache from before the kill
         report = fsck(store)
         assert report.ok, f"kill {kill}: fsck found {report.problems}"
         files_read += verify_heads(store)
         no_cycles(store)
+        leftovers += len(report.leftovers)
         resolutions += resolve_open_commits(store, rng)
-        report = fsck(store)
+        report = fsck(store, fix=True)
         assert report.ok, f"kill {kill}, after resolving open commits: {report.problems}"
+        assert not fsck(store).leftovers, f"kill {kill}: fsck --fix left leftovers"
         verify_heads(store)
         no_cycles(store)
-    commits = store.list_commit("data")
-    assert files_read > 0
-    assert len(commits) > KILLS
     finished = sum(r.startswith("finished") for r in resolutions)
+    return CrashRun(
+        kills=kills,
+        commits=len(store.list_commit("data")),
+        files_verified=files_read,
+        open_finished=finished,
+        open_deleted=len(resolutions) - finished,
+        leftovers=leftovers,
+        seconds=time.monotonic() - started,
+    )
+
+
+@pytest.mark.timeout(120)
+def test_a_writer_killed_at_random_moments_never_leaves_a_partial_commit_visible(tmp_path):
+    run = crash_run(str(tmp_path / "store"), kills=KILLS, seed=SEED)
+    assert run.files_verified > 0
+    assert run.commits > KILLS
     print(  # the figures docs/reliability.md quotes (pytest -s)
-        f"{KILLS} kills survived; {len(commits)} commits in the repo; {files_read} files "
-        f"verified; open commits left behind: {finished} finished, "
-        f"{len(resolutions) - finished} deleted"
+        f"{run.kills} kills survived; {run.commits} commits in the repo; {run.files_verified} "
+        f"files verified; open commits left behind: {run.open_finished} finished, "
+        f"{run.open_deleted} deleted; {run.leftovers} leftovers reported by fsck"
     )

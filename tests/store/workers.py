@@ -18,14 +18,37 @@ def put_files(url: str, options: dict[str, Any], ref_prefix: str, names: list[st
 
 
 def one_shot_commits(
-    url: str, options: dict[str, Any], worker: int, count: int, barrier: Any, results: Any
+    url: str,
+    options: dict[str, Any],
+    worker: int,
+    count: int,
+    barrier: Any,
+    results: Any,
+    branch: str = "master",
 ) -> None:
-    """Make ``count`` one-shot commits to ``repo@master`` as soon as every worker is ready."""
+    """Make ``count`` one-shot commits to ``repo@<branch>`` as soon as every worker is ready."""
     store = Store.open(url, **options)
     barrier.wait()
     ids = []
     for i in range(count):
-        commit = store.put_file(f"repo@master:/w{worker}/{i}.txt", f"{worker}-{i}".encode())
+        commit = store.put_file(f"repo@{branch}:/w{worker}/{i}.txt", f"{worker}-{i}".encode())
         assert commit is not None
         ids.append(commit.id)
     results.put((worker, ids))
+
+
+def finish_open_commits(
+    url: str, options: dict[str, Any], refs: list[str], barrier: Any, results: Any
+) -> None:
+    """Finish each ref in turn, starting each one together with the other workers."""
+    from dagster_versioned.errors import CommitFinished
+
+    store = Store.open(url, **options)
+    for n, ref in enumerate(refs):
+        barrier.wait()
+        try:
+            commit = store.finish_commit(ref)
+        except CommitFinished as e:
+            results.put((n, "finished", str(e)))
+        else:
+            results.put((n, "landed", commit.id))

@@ -1,0 +1,1 @@
+"""Helpers for tests and benchmarks: a local S3 server that counts requests (``s3server``)."""
