@@ -109,21 +109,14 @@ def bench_log(message: str) -> None:
 
 def on_s3(bench: Bench) -> None:
     """The store on moto's S3 server, each operation's HTTP requests counted by the server."""
-    import boto3
 
-    from dagster_versioned.testing.s3server import AWS_ENV, MotoServer, count_by_kind
+    from dagster_versioned.testing.s3server import MotoServer, count_by_kind
 
     s = bench.sizes
     bench_log(f"F: S3 (moto) request counts, {s.s3_files[0]:,}- and {s.s3_files[1]:,}-file repos")
     with MotoServer(bench.base / "moto.log") as server:
         options: dict[str, Any] = server.storage_options
-        boto3.client(
-            "s3",
-            endpoint_url=server.endpoint,
-            aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-            region_name=AWS_ENV["AWS_DEFAULT_REGION"],
-        ).create_bucket(Bucket="bench")
+        server.create_bucket("bench")
 
         def measure(
             key: str, label: str, url: str, fn: Callable[[Store, int], object], repeat: int = 0

@@ -114,21 +114,14 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _s3_writers(base: Path, args: argparse.Namespace) -> None:
-    import boto3
 
-    from dagster_versioned.testing.s3server import AWS_ENV, MotoServer
+    from dagster_versioned.testing.s3server import MotoServer
 
     server = MotoServer(base / "moto.log", serial=not args.stock_moto)
     where = "S3 (moto, one request at a time)" if not args.stock_moto else "S3 (stock moto)"
     with server:
         bucket = f"dv-bench-{uuid.uuid4().hex[:12]}"
-        boto3.client(
-            "s3",
-            endpoint_url=server.endpoint,
-            aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-            region_name=AWS_ENV["AWS_DEFAULT_REGION"],
-        ).create_bucket(Bucket=bucket)
+        server.create_bucket(bucket)
         writers(f"s3://{bucket}/store", dict(server.storage_options), args, where)
 
 
@@ -137,19 +130,12 @@ def probe_conditional_put(endpoint: str, *, keys: int, writers: int = 8) -> int:
     ``PUT`` + ``If-None-Match: *`` (S3 lets exactly one succeed; 0 is the right answer)."""
     import threading
 
-    import boto3
     from botocore.exceptions import ClientError
 
-    from dagster_versioned.testing.s3server import AWS_ENV
+    from dagster_versioned.testing.s3server import s3_client
 
     def client() -> Any:
-        return boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-            region_name=AWS_ENV["AWS_DEFAULT_REGION"],
-        )
+        return s3_client(endpoint)
 
     bucket = f"dv-probe-{uuid.uuid4().hex[:12]}"
     client().create_bucket(Bucket=bucket)

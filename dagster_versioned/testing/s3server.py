@@ -21,6 +21,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -152,6 +153,14 @@ class MotoServer:
             "skip_instance_cache": True,
         }
 
+    def client(self) -> Any:
+        """A boto3 S3 client for this server, with the dummy credentials."""
+        return s3_client(self.endpoint)
+
+    def create_bucket(self, name: str) -> str:
+        self.client().create_bucket(Bucket=name)
+        return name
+
     # -- counting ----------------------------------------------------------------------------
 
     def mark(self) -> int:
@@ -171,3 +180,16 @@ class MotoServer:
 def count_by_kind(requests: list[Request]) -> Counter[str]:
     """Requests per kind (``GET``, ``PUT``, ``LIST``, …)."""
     return Counter(r.kind for r in requests)
+
+
+def s3_client(endpoint: str) -> Any:
+    """A boto3 S3 client for the server at ``endpoint``, with the dummy credentials."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        region_name=AWS_ENV["AWS_DEFAULT_REGION"],
+    )

@@ -11,10 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
 
-from dagster_versioned.testing.s3server import AWS_ENV, MotoServer, count_by_kind
+from dagster_versioned.testing.s3server import MotoServer, count_by_kind
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,13 +61,7 @@ def test_quick_run_on_tiny_data_writes_the_table_with_real_request_counts(tmp_pa
 @pytest.mark.s3
 def test_moto_server_counts_each_request_it_serves(tmp_path: Path):
     with MotoServer(tmp_path / "moto.log") as server:
-        client = boto3.client(
-            "s3",
-            endpoint_url=server.endpoint,
-            aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-            region_name=AWS_ENV["AWS_DEFAULT_REGION"],
-        )
+        client = server.client()
         client.create_bucket(Bucket="counted")
         mark = server.mark()
         for i in range(3):

@@ -25,6 +25,8 @@ import pytest
 import requests
 from PIL import Image
 
+from dagster_versioned import GLOBAL_ID_TAG
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 WAIT_SECONDS = 150.0
@@ -250,6 +252,19 @@ class Deployment:
         values = {e["label"]: e.get("text", e.get("intValue")) for e in event["metadataEntries"]}
         return event["runId"], values
 
+    def images_run_succeeded(self, head: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Wait for the sensor's run of ``images@head`` (two pictures); check that it succeeded
+        and that ``edges`` was materialised by it for that global id. Returns the run and the
+        ``edges`` metadata."""
+        (run,) = self.wait_for(
+            f"the run for images@{head}",
+            lambda: self.finished_runs_tagged(GLOBAL_ID_TAG, head),
+        )
+        assert run["status"] == "SUCCESS", self.run_errors(run["runId"])
+        run_id, edges = self.latest_materialization("edges")
+        assert (run_id, edges["global_id"], edges["progress"]) == (run["runId"], head, "2 + 0 / 2")
+        return run, edges
+
     def partition_materializations(
         self, asset: Sequence[str], partitions: Sequence[str] | None = None
     ) -> list[dict[str, Any]]:
@@ -323,3 +338,14 @@ def run_cli(args: Sequence[str], env: dict[str, str], cwd: Path) -> str:
 def raw_records(text: str) -> list[dict[str, Any]]:
     """The JSON records of a ``--raw`` dvctl listing, one a line."""
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def successful_jobs(global_id: str, run_id: str, env: dict[str, str], cwd: Path) -> dict[str, Any]:
+    """``dvctl list job <global id> --raw`` by pipeline, checked to agree with Dagster: both
+    example pipelines succeeded, in the Dagster run ``run_id``."""
+    listed = raw_records(run_cli([str(BIN / "dvctl"), "list", "job", global_id, "--raw"], env, cwd))
+    by_pipeline = {job["job"]["pipeline"]["name"]: job for job in listed}
+    assert sorted(by_pipeline) == ["edges", "montage"]
+    assert {job["state"] for job in listed} == {"JOB_SUCCESS"}
+    assert {job["dagster_run_id"] for job in listed} == {run_id}
+    return by_pipeline

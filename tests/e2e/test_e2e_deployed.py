@@ -28,6 +28,7 @@ from .deployment import (
     raw_records,
     run_cli,
     s3_env,
+    successful_jobs,
     write_pictures,
     write_workspace,
 )
@@ -63,20 +64,8 @@ def test_webserver_and_daemon_run_the_images_pipelines_on_an_s3_store_and_dvctl_
         head = store.inspect_commit("images@master").id
         deployed.wait_for("the GraphQL endpoint", deployed.answers_graphql)
 
-        (run,) = deployed.wait_for(
-            f"the run for images@{head}",
-            lambda: deployed.finished_runs_tagged(GLOBAL_ID_TAG, head),
-        )
-        assert run["status"] == "SUCCESS", deployed.run_errors(run["runId"])
-        run_id, edges = deployed.latest_materialization("edges")
-        assert (run_id, edges["global_id"], edges["progress"]) == (run["runId"], head, "2 + 0 / 2")
-
-        listed = raw_records(run_cli([str(BIN / "dvctl"), "list", "job", head, "--raw"], env,
-                                     tmp_path))  # fmt: skip
-        by_pipeline = {job["job"]["pipeline"]["name"]: job for job in listed}
-        assert sorted(by_pipeline) == ["edges", "montage"]
-        assert {job["state"] for job in listed} == {"JOB_SUCCESS"}
-        assert {job["dagster_run_id"] for job in listed} == {run["runId"]}
+        run, edges = deployed.images_run_succeeded(head)
+        by_pipeline = successful_jobs(head, run["runId"], env, tmp_path)
         assert by_pipeline["edges"]["output_commit"]["id"] == edges["output_commit"]
         # The outputs are in the bucket, under the global id, for anyone with the storage URL.
         assert sorted(f.path for f in store.list_file(f"edges@{head}:/")) == [

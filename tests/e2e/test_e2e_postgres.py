@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 import yaml
 
-from dagster_versioned import GLOBAL_ID_TAG
 from dagster_versioned.store import Store
 
 from .deployment import (
@@ -28,9 +27,9 @@ from .deployment import (
     deployed_commands,
     deployment,
     free_port,
-    raw_records,
     run_cli,
     s3_env,
+    successful_jobs,
     write_pictures,
     write_workspace,
 )
@@ -96,23 +95,12 @@ def test_webserver_and_daemon_on_a_postgres_instance_run_the_sensor_and_dvctl_ag
         head = Store.open(storage, **s3_storage_options).inspect_commit("images@master").id
         deployed.wait_for("the GraphQL endpoint", deployed.answers_graphql)
 
-        (run,) = deployed.wait_for(
-            f"the run for images@{head}",
-            lambda: deployed.finished_runs_tagged(GLOBAL_ID_TAG, head),
-        )
-        assert run["status"] == "SUCCESS", deployed.run_errors(run["runId"])
-        run_id, edges = deployed.latest_materialization("edges")
-        assert (run_id, edges["global_id"], edges["progress"]) == (run["runId"], head, "2 + 0 / 2")
+        run, edges = deployed.images_run_succeeded(head)
         assert re.fullmatch(r"[0-9a-f]{32}", edges["output_commit"])
         _, montage = deployed.latest_materialization("montage")
         assert (montage["global_id"], montage["progress"]) == (head, "1 + 0 / 1")
 
-        list_job = [str(BIN / "dvctl"), "list", "job", head, "--raw"]
-        listed = raw_records(run_cli(list_job, env, tmp_path))
-        by_pipeline = {job["job"]["pipeline"]["name"]: job for job in listed}
-        assert sorted(by_pipeline) == ["edges", "montage"]
-        assert {job["state"] for job in listed} == {"JOB_SUCCESS"}
-        assert {job["dagster_run_id"] for job in listed} == {run["runId"]}
+        by_pipeline = successful_jobs(head, run["runId"], env, tmp_path)
         assert by_pipeline["edges"]["output_commit"]["id"] == edges["output_commit"]
         assert by_pipeline["montage"]["output_commit"]["id"] == montage["output_commit"]
 
