@@ -137,9 +137,13 @@ def tool_versions(tools: dict[str, Tool]) -> str:
         if name == "git" and not tools[name].missing:
             out = subprocess.run(["git", "--version"], capture_output=True, text=True, check=False)
             parts.append(out.stdout.strip().replace("git version", "git"))
-        for label, dist in (("DVC", "dvc"), ("Oxen", "oxenai")):
-            if name == label and not tools[name].missing:
-                parts.append(f"{label} {metadata.version(dist)}")
+        if name == "DVC" and not tools[name].missing:
+            # DVC runs from a venv of its own (see peers.Dvc): ask the executable, not this venv.
+            exe = getattr(tools[name], "exe", None) or "dvc"
+            out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
+            parts.append(f"DVC {out.stdout.strip() or 'unknown version'}")
+        if name == "Oxen" and not tools[name].missing:
+            parts.append(f"Oxen {metadata.version('oxenai')}")
     return ", ".join(parts)
 
 

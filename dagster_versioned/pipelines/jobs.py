@@ -70,6 +70,9 @@ class JobStats:
         )
 
 
+_NO_STATS = JobStats()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobInfo:
     """One pipeline's job in one global job."""
@@ -175,16 +178,22 @@ class DatumInfo:
     tries: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """Defaults (no reason, no tries, zero stats) are left out: a job's datum records are
+        one file of 10,000+ entries, mostly skipped datums, written and read on every job."""
+        raw: dict[str, Any] = {
             "id": self.id,
             "hash": self.hash,
             "state": self.state.value,
             "files": list(self.files),
             "outputs": self.outputs,
-            "reason": self.reason,
-            "tries": self.tries,
-            "stats": {k: getattr(self.stats, k) for k in JobStats.__slots__},
         }
+        if self.reason:
+            raw["reason"] = self.reason
+        if self.tries:
+            raw["tries"] = self.tries
+        if self.stats != _NO_STATS:
+            raw["stats"] = {k: getattr(self.stats, k) for k in JobStats.__slots__}
+        return raw
 
     @staticmethod
     def from_json(raw: dict[str, Any]) -> DatumInfo:
@@ -194,7 +203,7 @@ class DatumInfo:
             state=DatumState(raw["state"]),
             files=tuple(raw.get("files", [])),
             outputs=dict(raw.get("outputs", {})),
-            stats=JobStats(**raw.get("stats", {})),
+            stats=JobStats(**raw["stats"]) if "stats" in raw else _NO_STATS,
             reason=raw.get("reason", ""),
             tries=int(raw.get("tries", 0)),
         )

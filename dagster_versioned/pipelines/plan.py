@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from dagster_versioned.errors import CommitNotFound, VersionedError
@@ -116,8 +116,18 @@ def make_plan(store: Store, spec: PipelineSpec, job: JobInfo, pinned: dict[str, 
         prev = previous.get(d.id)
         reusable = prev is not None and prev.hash == h and prev.state in _REUSABLE
         if prev is not None and reusable and spec.reprocess_spec != "every_job":
-            files = tuple(i.ref for i in d.inputs)
-            skipped.append(replace(prev, state=DatumState.SKIPPED, files=files, tries=0))
+            # Built directly, not with dataclasses.replace: this runs once per unchanged datum.
+            # No stats: a skipped datum did no work in this job (``list datum`` shows "-").
+            skipped.append(
+                DatumInfo(
+                    id=prev.id,
+                    hash=prev.hash,
+                    state=DatumState.SKIPPED,
+                    files=tuple([i.ref for i in d.inputs]),
+                    outputs=prev.outputs,
+                    reason=prev.reason,
+                )
+            )
         else:
             todo.append((d, h))
     kept = {d.id for d in skipped}

@@ -119,9 +119,58 @@ class _Summary:
 
 @dataclass(slots=True)
 class _Node:
+    """A leaf (``leaf`` or ``raw`` set) or an internal node (``children`` set).
+
+    A leaf read from the store keeps its entries as the parsed JSON (``raw``) and decodes an
+    ``Entry`` only when asked: a commit that rewrites a leaf touches one or two of its ~100
+    entries, and decoding then re-encoding the rest was most of the cost of a commit spread
+    over many folders. ``raw`` is re-encoded in one C ``json.dumps`` call, to the same bytes.
+    """
+
     depth: int
-    leaf: dict[str, Entry] | None  # sorted by name
+    leaf: dict[str, Entry] | None  # sorted by name; None for an unread raw leaf
     children: dict[str, _Summary] | None  # by hex digit
+    raw: dict[str, list[Any]] | None = None  # sorted by name: name -> entry JSON
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.children is None
+
+    def get(self, name: str) -> Entry | None:
+        if self.leaf is not None:
+            return self.leaf.get(name)
+        assert self.raw is not None
+        found = self.raw.get(name)
+        return None if found is None else _decode_entry(found)
+
+    def entries(self) -> dict[str, Entry]:
+        if self.leaf is None:
+            assert self.raw is not None
+            self.leaf = {n: _decode_entry(e) for n, e in self.raw.items()}
+        return self.leaf
+
+    def raw_entries(self) -> dict[str, list[Any]]:
+        if self.raw is None:
+            assert self.leaf is not None
+            self.raw = {n: e.to_json() for n, e in self.leaf.items()}
+        return self.raw
+
+
+def _raw_leaf(items: Any) -> dict[str, list[Any]]:
+    """A leaf's ``[name, entry JSON]`` pairs, shape-checked (entries decode on use)."""
+    entries: dict[str, list[Any]] = {}
+    for name, entry in items:
+        if not isinstance(name, str) or not isinstance(entry, list) or not entry:
+            raise TypeError(f"bad leaf entry {name!r}")
+        entries[name] = entry
+    return entries
+
+
+def _decode_entry(raw: list[Any]) -> Entry:
+    try:
+        return Entry.from_json(raw)
+    except (ValueError, KeyError, TypeError, IndexError) as e:
+        raise CorruptStore(f"tree entry {raw!r} is not a valid entry: {e}") from e
 
 
 def _encode(data: Any) -> bytes:
@@ -204,8 +253,7 @@ class TreeStore:
             try:
                 data = json.loads(raw)
                 if "l" in data:
-                    leaf = {n: Entry.from_json(e) for n, e in data["l"]}
-                    node = _Node(int(data["d"]), leaf, None)
+                    node = _Node(int(data["d"]), None, None, _raw_leaf(data["l"]))
                 else:
                     kids = {d: _Summary(ObjectId(i), n, s, f) for d, i, n, s, f in data["c"]}
                     node = _Node(int(data["d"]), None, kids)
@@ -244,6 +292,20 @@ class TreeStore:
         kids = {d: self._build(groups[d], depth + 1) for d in sorted(groups)}
         return self._internal(depth, kids)
 
+    def _build_raw(self, raw: dict[str, list[Any]], depth: int) -> _Summary:
+        """``_build`` for entries kept as JSON: a leaf is encoded without decoding them."""
+        if len(raw) > MAX_LEAF and depth < _MAX_DEPTH:
+            return self._build({n: _decode_entry(e) for n, e in raw.items()}, depth)
+        ordered = {n: raw[n] for n in sorted(raw)}
+        try:
+            size = sum(int(e[1]) for e in ordered.values())
+            files = sum(int(e[2]) if e[0] == "d" else 1 for e in ordered.values())
+        except (ValueError, TypeError, IndexError) as e:
+            raise CorruptStore(f"a tree leaf holds an invalid entry: {e}") from e
+        data = _encode({"d": depth, "l": [[n, e] for n, e in ordered.items()]})
+        oid = self._store(data, _Node(depth, None, None, ordered))
+        return _Summary(oid, len(ordered), size, files)
+
     def _internal(self, depth: int, kids: dict[str, _Summary]) -> _Summary:
         ordered = {d: kids[d] for d in sorted(kids)}
         raw = [[d, s.node, s.entries, s.size, s.files] for d, s in ordered.items()]
@@ -264,8 +326,7 @@ class TreeStore:
             if kid is None:
                 return None
             node = self._load(kid.node)
-        assert node.leaf is not None
-        return node.leaf.get(name)
+        return node.get(name)
 
     def dir_items(self, node_id: ObjectId) -> list[tuple[str, Entry]]:
         """Every entry of one directory, sorted by name."""
@@ -276,8 +337,8 @@ class TreeStore:
 
     def _collect(self, node_id: ObjectId, out: list[tuple[str, Entry]]) -> None:
         node = self._load(node_id)
-        if node.leaf is not None:
-            out.extend(node.leaf.items())
+        if node.is_leaf:
+            out.extend(node.entries().items())
             return
         assert node.children is not None
         for kid in node.children.values():
@@ -289,7 +350,15 @@ class TreeStore:
 
     def _update(self, node_id: ObjectId, changes: Mapping[str, Entry | None]) -> _Summary:
         node = self._load(node_id)
-        if node.leaf is not None:
+        if node.is_leaf:
+            if node.leaf is None or len(changes) * 4 < len(node.leaf):
+                raw = dict(node.raw_entries())
+                for name, entry in changes.items():
+                    if entry is None:
+                        raw.pop(name, None)
+                    else:
+                        raw[name] = entry.to_json()
+                return self._build_raw(raw, node.depth)
             entries = dict(node.leaf)
             for name, entry in changes.items():
                 if entry is None:
@@ -446,6 +515,5 @@ class TreeStore:
             for kid in node.children.values():
                 self._reach_node(kid.node, seen)
             return
-        assert node.leaf is not None
-        for entry in node.leaf.values():
+        for entry in node.entries().values():
             self.reachable(entry, seen)
