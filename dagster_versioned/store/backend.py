@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import mmap
 import os
 import secrets
 import shutil
@@ -39,6 +40,8 @@ from dagster_versioned.store.retry import RetryPolicy, call_with_retries
 _EXCLUSIVE_PROTOCOLS = frozenset({"file", "local", "memory", "s3", "s3a"})
 Buffer = bytes | bytearray | memoryview
 _IO_THREADS = 16
+_LOCAL_SPLIT_MIN = 64
+"""Local batches this large are written by two threads (see ``LocalBackend.write_missing``)."""
 REFRESH_AFTER = 600.0
 """Seconds after which a reused object's age is refreshed (gc's grace must be longer)."""
 _S3_PROTOCOLS = ("s3", "s3a")
@@ -322,11 +325,20 @@ class Backend:
         return 0
 
     can_copy_local = False
-    """Whether ``copy_range_if_missing`` copies in the kernel (local disk only)."""
+    """Whether ``copy_range_named`` copies in the kernel (local disk only)."""
 
-    def copy_range_if_missing(self, key: str, fd: int, offset: int, length: int) -> None:
-        """Store ``length`` bytes of an open local file from ``offset`` under a missing key."""
-        self.write_if_missing(key, os.pread(fd, length, offset))
+    def copy_range_named(
+        self, fd: int, offset: int, length: int, name: Callable[[Buffer], str]
+    ) -> str | None:
+        """Store ``length`` bytes of an open local file from ``offset`` under the key that
+        ``name`` gives those bytes, unless it exists; returns the key, or ``None`` when the
+        file ended before ``length`` bytes (it changed under us: nothing is stored)."""
+        data = os.pread(fd, length, offset)
+        if len(data) != length:
+            return None
+        key = name(data)
+        self.write_if_missing(key, data)
+        return key
 
     def write_if_missing(self, key: str, data: Buffer) -> None:
         """Write a content-addressed key unless it exists; refresh an old one instead.
@@ -437,8 +449,22 @@ class LocalBackend(Backend):
         return removed
 
     def write_missing(self, items: Iterable[tuple[str, bytes]]) -> None:
-        # Local writes are a few syscalls each: handing them to threads costs more than it saves.
-        for key, data in items:
+        # Local writes are a few syscalls each: a thread per write costs more than it saves,
+        # but a large batch split in two halves keeps both cores creating files (the syscalls
+        # release the GIL) for two task hand-offs per batch.
+        batch = list(items)
+        if len(batch) < _LOCAL_SPLIT_MIN:
+            for key, data in batch:
+                self.write_if_missing(key, data)
+            return
+        half = self.pool.submit(self._write_missing_serially, batch[1::2])
+        try:
+            self._write_missing_serially(batch[::2])
+        finally:  # never return, even on an error, while the other half still writes
+            half.result()
+
+    def _write_missing_serially(self, batch: list[tuple[str, bytes]]) -> None:
+        for key, data in batch:
             self.write_if_missing(key, data)
 
     def size(self, key: str) -> int:
@@ -453,25 +479,58 @@ class LocalBackend(Backend):
 
     can_copy_local = hasattr(os, "copy_file_range")
 
-    def copy_range_if_missing(self, key: str, fd: int, offset: int, length: int) -> None:
-        mtime = self.mtime(key)
-        if mtime is not None:  # exists: only refresh its age (see write_if_missing)
-            if time.time() - mtime > REFRESH_AFTER:
+    def copy_range_named(
+        self, fd: int, offset: int, length: int, name: Callable[[Buffer], str]
+    ) -> str | None:
+        """Copy first, name after: the kernel copies the range into a temporary file in the
+        store (``copy_file_range``: no pass of the bytes through Python, a reflink where the
+        filesystem has them), then ``name`` hashes that copy through a read-only map.
+
+        The hash is of the very bytes stored, even if the source changes meanwhile, and only
+        the store's own temporary file is mapped: a source truncated by another process cannot
+        fault the map. Copy and hash release the GIL, so chunks run in parallel on IO threads.
+        The object appears by rename, complete; an existing one is kept and its age refreshed.
+        """
+        objects = self.path("objects")
+        with translate_errors("copying a file into the store"):
+            if objects not in self._dirs:
+                os.makedirs(objects, exist_ok=True)
+                self._dirs.add(objects)
+            tmp = f"{objects}/copy.tmp-{secrets.token_hex(6)}"
+            try:
+                try:
+                    out = open(tmp, "w+b")  # noqa: SIM115 - closed below
+                except FileNotFoundError:  # the folder was removed since (another process)
+                    os.makedirs(objects, exist_ok=True)
+                    out = open(tmp, "w+b")  # noqa: SIM115
+                with out:
+                    done = 0
+                    while done < length:
+                        n = os.copy_file_range(fd, out.fileno(), length - done, offset + done)
+                        if n == 0:  # the source shrank since its size was read
+                            return None
+                        done += n
+                    with (
+                        mmap.mmap(out.fileno(), length, access=mmap.ACCESS_READ) as mapped,
+                        memoryview(mapped) as view,
+                    ):
+                        key = name(view)
+                path = self.path(key)
+                mtime = self.mtime(key)
+                if mtime is None:
+                    self._ensure_parent(path)
+                    try:
+                        os.replace(tmp, path)
+                    except FileNotFoundError:  # the object's folder was removed since
+                        os.makedirs(os.path.dirname(path), exist_ok=True)
+                        os.replace(tmp, path)
+                elif time.time() - mtime > REFRESH_AFTER:  # exists: refresh its age only
+                    with contextlib.suppress(FileNotFoundError):
+                        os.utime(path)
+                return key
+            finally:
                 with contextlib.suppress(FileNotFoundError):
-                    os.utime(self.path(key))
-            return
-        with translate_errors(f"writing {key}"):
-            path = self.path(key)
-            self._ensure_parent(path)
-            tmp = f"{path}.tmp-{secrets.token_hex(6)}"
-            with open(tmp, "wb") as out:
-                done = 0
-                while done < length:
-                    n = os.copy_file_range(fd, out.fileno(), length - done, offset + done)
-                    if n == 0:
-                        raise OSError(f"short copy into {key}: {done} of {length} bytes")
-                    done += n
-            os.replace(tmp, path)
+                    os.unlink(tmp)
 
     def write_if_missing(self, key: str, data: Buffer) -> None:
         mtime = self.mtime(key)

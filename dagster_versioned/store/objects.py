@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future
 from typing import IO, NewType
@@ -25,11 +26,12 @@ ObjectId = NewType("ObjectId", str)
 CHUNK_SIZE = 16 * 1024 * 1024
 _KERNEL_COPY_MIN = 4 * 1024 * 1024
 _PARALLEL_HASH_MIN = 1 << 20
+_COPIES_IN_FLIGHT = 4
 _CREATE_FIRST_MAX = 1 << 20
 """Larger objects are checked for before they are sent: re-sending 16 MiB costs more than a HEAD."""
 
 
-def hash_bytes(data: bytes | memoryview) -> ObjectId:
+def hash_bytes(data: bytes | bytearray | memoryview) -> ObjectId:
     """BLAKE3 of ``data``; large inputs use every core (BLAKE3 parallelises within one input)."""
     threads = blake3.blake3.AUTO if len(data) >= _PARALLEL_HASH_MIN else 1
     return ObjectId(blake3.blake3(data, max_threads=threads).hexdigest())
@@ -131,36 +133,38 @@ class ObjectStore:
             return self.put_stream(f)
 
     def _put_local_by_copy(self, f: IO[bytes], size: int) -> tuple[list[ObjectId], int]:
-        """Hash each chunk from the page cache, then let the kernel copy it into the store
-        (``copy_file_range``: no second pass of the bytes through Python, a reflink where the
-        filesystem has them), so a large put runs at the speed of ``cp``.
+        """Let the kernel copy each chunk into the store and hash the copy there
+        (``Backend.copy_range_named``), so a large put runs at the speed of ``cp``.
 
-        The copy of chunk N runs on an IO thread while chunk N+1 is read and hashed (both
-        release the GIL), and chunks are read into one reused buffer: no fresh 16 MiB
-        allocation, and its page faults, per chunk.
+        The bytes never pass through a Python buffer, and up to ``_COPIES_IN_FLIGHT`` chunks
+        are copied and hashed at once on IO threads (both release the GIL): one chunk's hash
+        runs while the next is copied. A file that shrinks meanwhile is put as a stream.
         """
-        chunks: list[ObjectId] = []
-        view = memoryview(bytearray(min(CHUNK_SIZE, size)))
-        copying: Future[None] | None = None
-        offset = 0
-        while offset < size:
-            length = min(CHUNK_SIZE, size - offset)
-            if read_into(f, view[:length]) != length:  # the file changed under us
-                if copying is not None:
-                    copying.result()
-                f.seek(0)
-                return self.put_stream(f)
-            oid = hash_bytes(view[:length])
-            if copying is not None:
-                copying.result()
-            copying = self.backend.pool.submit(
-                self.backend.copy_range_if_missing, object_key(oid), f.fileno(), offset, length
-            )
-            chunks.append(oid)
-            offset += length
-        if copying is not None:
-            copying.result()
-        return chunks, size
+
+        def name(data: bytes | bytearray | memoryview) -> str:
+            return object_key(hash_bytes(data))
+
+        fd = f.fileno()
+        starts = range(0, size, CHUNK_SIZE)
+        in_flight: deque[Future[str | None]] = deque()
+        keys: list[str | None] = []
+        try:
+            for start in starts:
+                if len(in_flight) >= _COPIES_IN_FLIGHT:
+                    keys.append(in_flight.popleft().result())
+                length = min(CHUNK_SIZE, size - start)
+                in_flight.append(
+                    self.backend.pool.submit(self.backend.copy_range_named, fd, start, length, name)
+                )
+            while in_flight:
+                keys.append(in_flight.popleft().result())
+        finally:
+            for pending in in_flight:  # an error above: the file stays open until they end
+                pending.exception()
+        if any(key is None for key in keys):  # the file changed under us
+            f.seek(0)
+            return self.put_stream(f)
+        return [ObjectId(str(key).rsplit("/", 1)[-1]) for key in keys], size
 
     def get(self, oid: ObjectId) -> bytes:
         try:
