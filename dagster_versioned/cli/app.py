@@ -84,7 +84,7 @@ class Session:
                 raise
             except (OSError, ValueError, ImportError) as e:
                 # a missing bucket, an unknown protocol, a protocol whose package is missing
-                from dagster_versioned.store.backend import redact_url
+                from dagster_versioned.store.credentials import redact_url
 
                 raise UserError(f"cannot open storage {redact_url(url)}: {e}") from e
         return self._store

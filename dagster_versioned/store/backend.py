@@ -34,6 +34,11 @@ if TYPE_CHECKING:  # fsspec is imported only for non-local storage: dvctl must s
     import fsspec
 
 from dagster_versioned.errors import StorageError, UnsupportedBackend
+from dagster_versioned.store.credentials import (
+    redact_url,
+    scrub_credentials,
+    secret_values,
+)
 from dagster_versioned.store.retry import RetryPolicy, call_with_retries
 
 # Protocols known to honour ``pipe_file(..., mode="create")`` as an exclusive create.
@@ -46,7 +51,6 @@ REFRESH_AFTER = 600.0
 """Seconds after which a reused object's age is refreshed (gc's grace must be longer)."""
 _S3_PROTOCOLS = ("s3", "s3a")
 # Storage-option names whose values are secrets, wherever they are nested.
-_SECRET_OPTION_WORDS = ("secret", "token", "password", "passwd", "credential")
 log = logging.getLogger("dagster_versioned.store")
 T = TypeVar("T")
 
@@ -160,14 +164,7 @@ class Backend:
         as a lost race would make a commit land twice or report a conflict with itself.
         """
 
-        def call() -> bool:
-            try:
-                self.fs.pipe_file(self.path(key), data, mode="create")
-            except FileExistsError:
-                return False
-            return True
-
-        if self._call("creating", key, call):
+        if self.create_if_missing(key, data):
             return True
         if self.read_or_none(key) == data:
             log.info("creating %s: the key already holds these bytes (an earlier try landed)", key)
@@ -578,7 +575,7 @@ def open_backend(
         root = "/" + root.lstrip("/")
     if s3 and isinstance(getattr(fs, "retries", None), int):
         fs.retries = 1  # s3fs's own loop: the backend retries, and logs, instead
-    backend = Backend(fs, root, url, retry=retry, secret_values=_secret_values(storage_options))
+    backend = Backend(fs, root, url, retry=retry, secret_values=secret_values(storage_options))
     if not backend.supports_exclusive_create() and not single_writer:
         raise UnsupportedBackend(
             f"storage {redact_url(url)} (protocol '{backend.protocol}') cannot create files "
@@ -601,15 +598,6 @@ def _single_attempt_botocore(options: dict[str, Any]) -> dict[str, Any]:
     return {**options, "config_kwargs": config}
 
 
-def _secret_values(options: Any, name: str = "") -> list[str]:
-    """String values of storage options whose names say they are secret, at any depth."""
-    if isinstance(options, dict):
-        return [v for k, item in options.items() for v in _secret_values(item, str(k).lower())]
-    if isinstance(options, str) and any(word in name for word in _SECRET_OPTION_WORDS):
-        return [options]
-    return []
-
-
 def _local_path(url: str) -> str | None:
     """The path of a plain local location (``/x``, ``./x``, ``file:///x``), else ``None``."""
     if "::" in url:
@@ -619,24 +607,3 @@ def _local_path(url: str) -> str | None:
     if "://" in url:
         return None
     return url
-
-
-def redact_url(url: str) -> str:
-    """Hide credentials in ``scheme://user:secret@host`` URLs before they reach a message.
-
-    The credentials end at the *last* '@' (a secret may hold '@' or '/', as AWS secret keys
-    often hold '/'); when in doubt more is hidden, never less.
-    """
-    scheme, sep, rest = url.partition("://")
-    userinfo, at, host = rest.rpartition("@")
-    if not sep or not at or (":" not in userinfo and "/" in userinfo):
-        return url
-    return f"{scheme}://***@{host}"
-
-
-def scrub_credentials(text: str, url: str) -> str:
-    """``text`` with the credentials of ``url`` hidden, wherever a library quoted them."""
-    userinfo = url.partition("://")[2].rpartition("@")[0]
-    redacted = redact_url(url)
-    text = text.replace(url, redacted)
-    return text.replace(userinfo, "***") if userinfo and redacted != url else text

@@ -18,13 +18,14 @@ from dagster_versioned.errors import (
     StorageError,
     VersionedError,
 )
-from dagster_versioned.store.backend import open_backend, redact_url, scrub_credentials
+from dagster_versioned.store.backend import open_backend
 from dagster_versioned.store.commits import (
     canonical_json,
     format_time,
     now,
     parse_time,
 )
+from dagster_versioned.store.credentials import redact_url, scrub_credentials
 from dagster_versioned.store.file_ops import FileOps
 from dagster_versioned.store.names import (
     validate_repo_name,

@@ -19,7 +19,7 @@ from dagster_versioned.pipelines.inputs import pfs
 from dagster_versioned.pipelines.runner import JobFailed, run_job
 from dagster_versioned.pipelines.spec import PipelineSpec
 from dagster_versioned.store import Store
-from dagster_versioned.store.backend import redact_url
+from dagster_versioned.store.credentials import redact_url
 from dagster_versioned.store.fs import VersionedFileSystem
 
 SECRET = "s3cr3tPassw0rd"
