@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from dagster_versioned.errors import StorageError, StorageUnavailableError
+from dagster_versioned.errors import InvalidArgument, StorageError, StorageUnavailableError
 
 log = logging.getLogger("dagster_versioned.store")
 T = TypeVar("T")
@@ -75,7 +75,7 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
-            raise ValueError(f"retry attempts must be at least 1, got {self.attempts}")
+            raise InvalidArgument(f"retry attempts must be at least 1, got {self.attempts}")
 
     def delay(self, attempt: int) -> float:
         """Full-jitter exponential back-off after failed attempt ``attempt`` (from 1)."""
