@@ -24,6 +24,18 @@ settings.register_profile("ci", derandomize=True, deadline=None, max_examples=50
 settings.register_profile("dev", deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
+# ---------------------------------------------------------------- local caches
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _pack_index_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Pack indexes read from S3 are cached under the session's temporary folder, never in the
+    user's ~/.cache (subprocesses inherit the variable)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAGSTER_VERSIONED_CACHE", str(tmp_path_factory.mktemp("dv-cache")))
+        yield
+
+
 # ---------------------------------------------------------------- S3 (moto server)
 
 

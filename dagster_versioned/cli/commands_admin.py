@@ -58,7 +58,13 @@ def gc_command(grace: str, dry_run: bool) -> None:
     verb = "would delete" if dry_run else "deleted"
     from dagster_versioned.units import bytes_size
 
+    packs = f"; {len(report.packs_deleted)} whole packs" if report.packs_deleted else ""
     echo(
-        f"{verb} {len(report.deleted)} unreferenced objects ({bytes_size(report.bytes_freed)}); "
-        f"kept {report.reachable} referenced and {report.kept_young} younger than {grace}"
+        f"{verb} {len(report.deleted)} unreferenced objects ({bytes_size(report.bytes_freed)}"
+        f"{packs}); kept {report.reachable} referenced and {report.kept_young} younger than {grace}"
     )
+    if report.packs_partly_dead:
+        echo(
+            f"kept {report.packs_partly_dead} packs that still hold referenced objects, with "
+            f"{bytes_size(report.dead_bytes_kept)} of unreferenced objects inside them"
+        )

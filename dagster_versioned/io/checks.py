@@ -184,6 +184,7 @@ def store_health_checks(
                 "reclaimable_bytes": report.bytes_freed,
                 "referenced_objects": report.reachable,
                 "kept_younger_than_grace": report.kept_young,
+                "dead_bytes_in_live_packs": report.dead_bytes_kept,
                 "grace_seconds": gc_grace,
             },
         )

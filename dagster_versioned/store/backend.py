@@ -143,6 +143,16 @@ class Backend:
         except FileNotFoundError:
             return None
 
+    def read_range(self, key: str, start: int, end: int | None = None) -> bytes:
+        """Bytes ``start`` to ``end`` of ``key``, or with a negative ``start`` and no ``end``
+        its last ``-start`` bytes (all of it when shorter): one ranged GET on an object store,
+        so a pack's index is read without fetching the pack."""
+
+        def call() -> bytes:
+            return bytes(self.fs.cat_file(self.path(key), start=start, end=end))
+
+        return self._call("reading", key, call)
+
     def exists(self, key: str) -> bool:
         def call() -> bool:
             path = self.path(key)
@@ -389,6 +399,14 @@ class LocalBackend(Backend):
     def read(self, key: str) -> bytes:
         with translate_errors(f"reading {key}"), open(self.path(key), "rb") as f:
             return f.read()
+
+    def read_range(self, key: str, start: int, end: int | None = None) -> bytes:
+        with translate_errors(f"reading {key}"), open(self.path(key), "rb") as f:
+            fd = f.fileno()
+            if start < 0 or end is None:
+                size = os.fstat(fd).st_size
+                start, end = (max(0, size + start), size) if start < 0 else (start, size)
+            return os.pread(fd, max(0, end - start), start)
 
     def exists(self, key: str) -> bool:
         return os.path.exists(self.path(key))

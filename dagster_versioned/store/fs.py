@@ -37,7 +37,7 @@ from dagster_versioned.errors import InvalidRef, RepoNotFound
 from dagster_versioned.store.commits import new_commit_id
 from dagster_versioned.store.location import default_storage_url
 from dagster_versioned.store.names import Ref, parse_ref, path_segments
-from dagster_versioned.store.objects import ObjectId, object_key
+from dagster_versioned.store.objects import ObjectId
 from dagster_versioned.store.records import FileInfo
 from dagster_versioned.store.store import Store
 from dagster_versioned.store.trees import Entry
@@ -350,11 +350,11 @@ class _ReadFile(AbstractBufferedFile):  # type: ignore[misc]
 
     def _chunk_offsets(self) -> list[int]:
         if self._offsets is None:
-            backend = self._store.backend
+            objects = self._store.objects
             sizes = (
                 [self.size]
                 if len(self._chunks) == 1
-                else [backend.size(object_key(c)) for c in self._chunks]
+                else [objects.size(ObjectId(c)) for c in self._chunks]
             )
             offsets, total = [], 0
             for size in sizes:

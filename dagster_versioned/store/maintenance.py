@@ -13,6 +13,11 @@ new ref-log entry; a dangling open-commit marker is removed — and says what it
 gc keeps every object reachable from any commit (finished or open) and deletes the rest, but
 never one younger than the grace period: a writer's objects exist before the commit that names
 them, and writers refresh the age of objects they reuse, so gc can run while they write.
+
+Packs (``packs.py``) are immutable: gc deletes a pack whose objects are all unreachable (and
+which is older than the grace period) and keeps a pack with any live object whole, reporting
+the dead bytes it keeps. Rewriting partly dead packs (repacking) is not done yet. fsck parses
+every pack and checks every packed object's hash like a loose object's.
 """
 
 from __future__ import annotations
@@ -28,6 +33,13 @@ from dagster_versioned.store.commits import Commit, CommitId
 from dagster_versioned.store.finishing import abandoned, claim_key
 from dagster_versioned.store.names import join_path
 from dagster_versioned.store.objects import ObjectId, hash_bytes
+from dagster_versioned.store.packs import (
+    iter_objects,
+    list_packs,
+    load_index,
+    pack_key,
+    parse_pack,
+)
 from dagster_versioned.store.store import Store
 from dagster_versioned.store.trees import Entry
 
@@ -58,7 +70,13 @@ class GcReport:
     """Leftover temporary files of killed writers that were removed."""
     kept_young: int = 0
     bytes_freed: int = 0
-    """Bytes of the deleted objects (with ``dry_run``: bytes that would be freed)."""
+    """Bytes of the deleted objects and packs (with ``dry_run``: bytes that would be freed)."""
+    packs_deleted: list[str] = field(default_factory=list)
+    """Keys of the packs deleted whole (their objects are listed in ``deleted`` too)."""
+    packs_partly_dead: int = 0
+    """Packs kept for their live objects although some of their objects are unreachable."""
+    dead_bytes_kept: int = 0
+    """Bytes of unreachable objects inside kept packs: freed only by a future repack."""
 
 
 def _object_keys(store: Store) -> Iterator[str]:
@@ -121,9 +139,42 @@ def gc(store: Store, *, grace: float = 3600.0, dry_run: bool = False) -> GcRepor
         if not dry_run:
             store.backend.delete(key)
         report.deleted.append(oid)
+    _gc_packs(store, keep, grace, dry_run, report)
     if not dry_run:
         report.temporaries = store.backend.remove_stale_temporaries(grace)
     return report
+
+
+def _gc_packs(store: Store, keep: set[str], grace: float, dry_run: bool, report: GcReport) -> None:
+    """Delete packs whose objects are all unreachable and older than ``grace``; keep the rest.
+
+    A pack that does not parse is kept (fsck reports it): what it holds cannot be known.
+    """
+    now = time.time()
+    for name in list_packs(store.backend):
+        key = pack_key(name)
+        try:
+            entries = load_index(store.backend, name)
+        except (CorruptStore, FileNotFoundError):
+            continue
+        dead = [e for e in entries if e.oid not in keep]
+        if len(dead) < len(entries):
+            if dead:
+                report.packs_partly_dead += 1
+                report.dead_bytes_kept += sum(e.length for e in dead)
+            continue
+        mtime = store.backend.mtime(key)
+        if mtime is None:
+            continue
+        if now - mtime < grace:
+            report.kept_young += len(entries)
+            continue
+        report.bytes_freed += store.backend.size(key)
+        if not dry_run:
+            store.backend.delete(key)
+            store.objects.packs.forget(name)
+        report.deleted.extend(e.oid for e in entries)
+        report.packs_deleted.append(key)
 
 
 def fsck(store: Store, *, fix: bool = False, repos: Iterable[str] | None = None) -> FsckReport:
@@ -155,10 +206,35 @@ def fsck(store: Store, *, fix: bool = False, repos: Iterable[str] | None = None)
             data = store.backend.read_or_none(key)
             if data is not None and hash_bytes(data) != oid:
                 report.problems.append(f"object {oid} is corrupt: its bytes do not match its hash")
+        _check_packs(store, report)
     else:
         report.objects = len(verified)
     _check_jobs(store, report, wanted)
     return report
+
+
+def _check_packs(store: Store, report: FsckReport) -> None:
+    """Every pack parses and every packed object's bytes match its id."""
+    for name in list_packs(store.backend):
+        key = pack_key(name)
+        payload = store.backend.read_or_none(key)
+        if payload is None:
+            continue
+        try:
+            entries = parse_pack(name, payload)
+        except CorruptStore as e:
+            report.problems.append(str(e))
+            continue
+        bad = 0
+        for entry, data in iter_objects(payload, entries):
+            report.objects += 1
+            if hash_bytes(data) != entry.oid:  # always: ``verified`` may have read a loose copy
+                bad += 1
+                report.problems.append(
+                    f"object {entry.oid} in pack {key} is corrupt: its bytes do not match its hash"
+                )
+        if not bad and hash_bytes(payload) != name:
+            report.problems.append(f"pack {key} is corrupt: its bytes do not match its name")
 
 
 def _check_commits(
@@ -218,9 +294,10 @@ def _verify_tree(store: Store, entry: Entry, verified: set[str]) -> None:
     reach: set[str] = set()
     store.trees.reachable(entry, reach)
     for oid in reach - verified:
-        data = store.objects.backend.read_or_none(f"objects/{oid[:2]}/{oid}")
+        data = store.objects.read_or_none(ObjectId(oid))
         if data is None:
-            raise CorruptStore(f"object {oid} is referenced but missing")
+            note = store.objects.packs.corrupt_note()
+            raise CorruptStore(f"object {oid} is referenced but missing{note}")
         if hash_bytes(data) != oid:
             raise CorruptStore(f"object {oid} is corrupt: its bytes do not match its hash")
         verified.add(oid)

@@ -4,12 +4,18 @@ An object is immutable once written, so writing one that exists is skipped (that
 deduplication, across every repo of the store) and any number of writers can race on one key.
 Files larger than ``CHUNK_SIZE`` are cut into fixed-size chunks so a 2 GiB file is hashed,
 written and read back with bounded memory.
+
+An object is stored *loose* (``objects/<2 hex>/<oid>``) or inside a *pack* (``packs.py``): a
+batch of at least ``PACK_MIN_OBJECTS`` new small objects is written as one pack, so a commit of
+10,000 small files is one write instead of 10,000 (one PUT on S3). Readers resolve an object
+loose or packed, whichever they can tell first, so everything above this module is unchanged.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -18,7 +24,8 @@ from typing import IO, NewType
 import blake3
 
 from dagster_versioned.errors import CorruptStore
-from dagster_versioned.store.backend import Backend, LocalBackend
+from dagster_versioned.store.backend import REFRESH_AFTER, Backend, LocalBackend
+from dagster_versioned.store.packs import PackIndex, encode_pack, pack_key, plan_packs
 
 ObjectId = NewType("ObjectId", str)
 """64 lowercase hex digits: the BLAKE3 hash of the object's bytes."""
@@ -29,6 +36,12 @@ _PARALLEL_HASH_MIN = 1 << 20
 _COPIES_IN_FLIGHT = 4
 _CREATE_FIRST_MAX = 1 << 20
 """Larger objects are checked for before they are sent: re-sending 16 MiB costs more than a HEAD."""
+PACK_MIN_OBJECTS = 16
+"""A batch with fewer new small objects than this stores them loose: a pack would save little."""
+PACK_OBJECT_MAX = 64 * 1024
+"""Objects up to this size go into packs; larger ones are stored loose (chunks, big files)."""
+PACK_MAX_BYTES = 64 * 1024 * 1024
+"""Object bytes per pack at most: a huge batch makes several packs."""
 
 
 def hash_bytes(data: bytes | bytearray | memoryview) -> ObjectId:
@@ -56,6 +69,9 @@ class ObjectStore:
         self._create_first = not isinstance(backend, LocalBackend) and (
             backend.supports_exclusive_create()
         )
+        self.packs = PackIndex(backend)
+        """Where packed objects are; loaded on the first lookup that misses the loose ones."""
+        self._fresh_until: dict[str, float] = {}
 
     def put(self, data: bytes) -> ObjectId:
         oid = hash_bytes(data)
@@ -63,10 +79,92 @@ class ObjectStore:
         return oid
 
     def put_many(self, blobs: list[bytes]) -> list[ObjectId]:
-        """Put many small objects: hashing in this thread, writing concurrently."""
+        """Put many small objects in one batch (``write_batch``): packed when enough are new."""
         oids = [hash_bytes(b) for b in blobs]
-        self.write_missing([(object_key(o), b) for o, b in zip(oids, blobs, strict=True)])
+        self.write_batch(list(zip(oids, blobs, strict=True)))
         return oids
+
+    def write_batch(self, items: list[tuple[ObjectId, bytes]]) -> None:
+        """Store a batch of objects: at least ``PACK_MIN_OBJECTS`` new ones of up to
+        ``PACK_OBJECT_MAX`` bytes go into packs, the rest loose (as ``write_missing``).
+
+        Every pack is written whole before this returns, so objects still exist before any tree
+        or commit names them. "New" means in no pack read so far and, on local disk (one stat
+        each), not loose; object stores are not asked per object (that would cost the requests
+        packing saves), so a pack may duplicate a loose object: reads take either, gc both.
+        """
+        unique = dict(items)
+        small = [(o, d) for o, d in unique.items() if len(d) <= PACK_OBJECT_MAX]
+        if len(small) < PACK_MIN_OBJECTS:
+            self.write_missing([(object_key(o), d) for o, d in unique.items()])
+            return
+        loose = [(object_key(o), d) for o, d in unique.items() if len(d) > PACK_OBJECT_MAX]
+        new = self._not_stored(small)
+        if len(new) < PACK_MIN_OBJECTS:
+            loose.extend((object_key(o), d) for o, d in new)
+        else:
+            for group in plan_packs([(str(o), d) for o, d in new], PACK_MAX_BYTES):
+                self._write_pack(group)
+        self.write_missing(loose)
+
+    def _not_stored(self, small: list[tuple[ObjectId, bytes]]) -> list[tuple[ObjectId, bytes]]:
+        """The objects of ``small`` that are not stored (or whose pack gc could soon take)."""
+        self.packs.ensure_loaded()
+        local = isinstance(self.backend, LocalBackend)
+        fresh: dict[str, bool] = {}
+        new = []
+        for oid, data in small:
+            hit = self.packs.lookup(oid)
+            if hit is not None:
+                if hit[0] not in fresh:
+                    fresh[hit[0]] = self._refresh_pack(hit[0])
+                if fresh[hit[0]]:
+                    continue
+            elif local:
+                key = object_key(oid)
+                if self.backend.mtime(key) is not None:
+                    self.backend.write_if_missing(key, data)  # exists: refreshes its age if old
+                    continue
+            new.append((oid, data))
+        return new
+
+    def _refresh_pack(self, name: str) -> bool:
+        """Make sure gc will not take pack ``name`` before a commit that reuses it lands.
+
+        A pack older than ``REFRESH_AFTER`` gets its age refreshed on local disk (``utime``).
+        Object stores cannot touch an object without rewriting it, so there ``False`` says the
+        pack is old and the caller stores the reused objects again, in its own new pack: a few
+        duplicate bytes, no extra request beyond one ``HEAD`` per old pack per batch.
+        """
+        now = time.time()
+        if self._fresh_until.get(name, 0.0) > now:
+            return True
+        mtime = self.backend.mtime(pack_key(name))
+        if mtime is None:  # gc deleted it since we read its index
+            self.packs.forget(name)
+            return False
+        if now - mtime > REFRESH_AFTER:
+            if not isinstance(self.backend, LocalBackend):
+                return False
+            try:
+                os.utime(self.backend.path(pack_key(name)))
+            except FileNotFoundError:
+                self.packs.forget(name)
+                return False
+            mtime = now
+        self._fresh_until[name] = mtime + REFRESH_AFTER
+        return True
+
+    def _write_pack(self, group: list[tuple[str, bytes]]) -> None:
+        """Write one pack whole: a rename into place on local disk, one conditional PUT on an
+        object store; a killed writer leaves at most an unreferenced pack (gc takes it)."""
+        name, payload, rows = encode_pack(group)
+        key = pack_key(name)
+        created = self._create_first and self.backend.create_if_missing(key, payload)
+        if not created:
+            self.backend.write_if_missing(key, payload)
+        self.packs.add(name, rows)
+        self._fresh_until[name] = time.time() + REFRESH_AFTER
 
     @property
     def writes_in_background(self) -> bool:
@@ -167,13 +265,46 @@ class ObjectStore:
         return [ObjectId(str(key).rsplit("/", 1)[-1]) for key in keys], size
 
     def get(self, oid: ObjectId) -> bytes:
-        try:
-            data = self.backend.read(object_key(oid))
-        except FileNotFoundError as e:
-            raise CorruptStore(f"object {oid} is referenced but missing from the store") from e
+        data = self.read_or_none(oid)
+        if data is None:
+            raise self._missing(oid)
         if self.verify and hash_bytes(data) != oid:
             raise CorruptStore(f"object {oid} does not match its hash")
         return data
+
+    def read_or_none(self, oid: ObjectId) -> bytes | None:
+        """An object's bytes, loose or packed (unverified), or ``None`` if it is stored nowhere.
+
+        A pack already known to hold it is read at once; otherwise the loose object is tried,
+        and only if that misses are the packs (re)listed: another writer may have packed it.
+        """
+        hit = self.packs.lookup(oid)
+        if hit is not None:
+            data = self._read_packed(oid, hit)
+            if data is not None:
+                return data
+        try:
+            return self.backend.read(object_key(oid))
+        except FileNotFoundError:
+            pass
+        hit = self.packs.find(oid)
+        return None if hit is None else self._read_packed(oid, hit)
+
+    def _read_packed(self, oid: ObjectId, hit: tuple[str, int, int]) -> bytes | None:
+        name, offset, length = hit
+        try:
+            data = self.backend.read_range(pack_key(name), offset, offset + length)
+        except FileNotFoundError:  # gc deleted the pack: its live objects are elsewhere
+            self.packs.forget(name)
+            return None
+        if len(data) != length:
+            raise CorruptStore(f"object {oid} is cut short in {pack_key(name)} (truncated pack?)")
+        return data
+
+    def _missing(self, oid: ObjectId) -> CorruptStore:
+        return CorruptStore(
+            f"object {oid} is referenced but missing from the store{self.packs.corrupt_note()}"
+        )
 
     def export_chunks(self, chunks: list[ObjectId], out: IO[bytes]) -> int:
         """Write a file's chunks to an open local file; returns the bytes written.
@@ -191,29 +322,71 @@ class ObjectStore:
                 out.flush()
                 written += len(data)
                 continue
-            try:
-                src = self.backend.open_read(object_key(oid))
-            except FileNotFoundError as e:
-                raise CorruptStore(f"object {oid} is referenced but missing from the store") from e
+            src, offset, left = self._open_local(oid)
             with src:
-                left = os.fstat(src.fileno()).st_size
                 while left:
-                    n = os.copy_file_range(src.fileno(), out.fileno(), left)
+                    n = os.copy_file_range(src.fileno(), out.fileno(), left, offset)
                     if n == 0:
                         raise CorruptStore(f"object {oid} shrank while it was read")
                     left -= n
+                    offset += n
                     written += n
         return written
 
+    def _open_local(self, oid: ObjectId) -> tuple[IO[bytes], int, int]:
+        """An open file holding ``oid`` on local disk, with the object's offset and length
+        (resolved like ``read_or_none``: a known pack, else loose, else packs listed afresh)."""
+        hit = self.packs.lookup(oid)
+        opened = None if hit is None else self._open_packed(oid, hit)
+        if opened is not None:
+            return opened
+        try:
+            src = self.backend.open_read(object_key(oid))
+        except FileNotFoundError:
+            hit = self.packs.find(oid)
+            opened = None if hit is None else self._open_packed(oid, hit)
+            if opened is None:
+                raise self._missing(oid) from None
+            return opened
+        return src, 0, os.fstat(src.fileno()).st_size
+
+    def _open_packed(
+        self, oid: ObjectId, hit: tuple[str, int, int]
+    ) -> tuple[IO[bytes], int, int] | None:
+        name, offset, length = hit
+        try:
+            src = self.backend.open_read(pack_key(name))
+        except FileNotFoundError:  # gc deleted the pack: its live objects are elsewhere
+            self.packs.forget(name)
+            return None
+        if offset + length > os.fstat(src.fileno()).st_size:
+            src.close()
+            raise CorruptStore(f"object {oid} is cut short in {pack_key(name)} (truncated pack?)")
+        return src, offset, length
+
     def exists(self, oid: ObjectId) -> bool:
-        return self.backend.exists(object_key(oid))
+        """Whether ``oid`` is stored, loose or packed."""
+        return (
+            self.packs.lookup(oid) is not None
+            or self.backend.exists(object_key(oid))
+            or self.packs.find(oid) is not None
+        )
 
     def open_chunks(self, chunks: list[ObjectId], size: int | None = None) -> ChunkReader:
         return ChunkReader(self, chunks, size)
 
     def size(self, oid: ObjectId) -> int:
-        """An object's length, without reading it where the backend can tell."""
-        return self.backend.size(object_key(oid))
+        """An object's length, without reading it (a packed one's is in its pack's index)."""
+        hit = self.packs.lookup(oid)
+        if hit is not None:
+            return hit[2]
+        try:
+            return self.backend.size(object_key(oid))
+        except FileNotFoundError:
+            hit = self.packs.find(oid)
+        if hit is None:
+            raise self._missing(oid)
+        return hit[2]
 
 
 def read_into(stream: IO[bytes], view: memoryview) -> int:

@@ -26,7 +26,10 @@ if TYPE_CHECKING:
 
 Op = dict[str, Any]
 FileData = bytes | bytearray | memoryview | str | IO[bytes] | os.PathLike[str]
-_BATCH_BYTES = 8 * 1024 * 1024
+_BATCH_BYTES = 32 * 1024 * 1024
+_BATCH_FILES = 8192
+"""Small files are put in batches this large at most: each batch of new ones is one pack, and a
+reader's first lookup reads every pack's index, so fewer, larger packs keep that cheap."""
 _SMALL_FILE = 1024 * 1024
 _MAX_PENDING_BYTES = 64 * 1024 * 1024
 
@@ -137,7 +140,7 @@ class CommitWriter:
                 continue
             batch.append((dest, data))
             batch_bytes += len(data)
-            if batch_bytes >= _BATCH_BYTES or len(batch) >= 512:
+            if batch_bytes >= _BATCH_BYTES or len(batch) >= _BATCH_FILES:
                 self._flush_small(batch)
                 batch, batch_bytes = [], 0
         self._flush_small(batch)

@@ -28,7 +28,6 @@ from dagster_versioned.store.objects import (
     ObjectId,
     ObjectStore,
     hash_bytes,
-    object_key,
 )
 
 MAX_LEAF = 128
@@ -275,9 +274,9 @@ class TreeStore:
         return oid
 
     def flush(self) -> None:
-        """Write the nodes made since the last flush (concurrently; existing ones are skipped)."""
+        """Write the nodes made since the last flush as one batch (packed when enough are new)."""
         pending, self._pending = self._pending, {}
-        self.objects.write_missing([(object_key(oid), data) for oid, data in pending.items()])
+        self.objects.write_batch(list(pending.items()))
 
     def _build(self, entries: dict[str, Entry], depth: int) -> _Summary:
         size = sum(e.size for e in entries.values())

@@ -10,15 +10,19 @@ from dagster_versioned.store import Store
 
 
 def object_keys(store: Store) -> set[str]:
-    """Every key under ``objects/`` (file chunks and tree nodes), read fresh from the backend."""
+    """Every key under ``objects/`` and ``packs/`` (loose file chunks and tree nodes, and packs
+    of small objects), read fresh from the backend: whatever a write stored shows up here."""
     fs = store.backend.fs
-    root = store.backend.path("objects")
-    fs.invalidate_cache(root)
-    try:
-        found = fs.find(root)
-    except FileNotFoundError:
-        return set()
-    return {str(p) for p in found if ".tmp-" not in str(p)}
+    keys: set[str] = set()
+    for folder in ("objects", "packs"):
+        root = store.backend.path(folder)
+        fs.invalidate_cache(root)
+        try:
+            found = fs.find(root)
+        except FileNotFoundError:
+            continue
+        keys.update(str(p) for p in found if ".tmp-" not in str(p))
+    return keys
 
 
 class CallCounter:

@@ -1,0 +1,378 @@
+"""Packs: many small objects stored as one immutable, content-addressed object.
+
+A commit of 10,000 small files would otherwise write 10,000 objects: on local disk that is
+10,000 file creations (no faster than ``cp``), on S3 10,000 PUTs. Like Pachyderm's chunk
+storage, small new objects of one batch are written back to back into one *pack*, named by the
+BLAKE3 hash of its bytes (``packs/<64 hex>.pack``), so the pack is immutable like any object.
+
+Layout (integers little-endian)::
+
+    b"DVPACK1\\n"                               magic header, 8 bytes
+    object bytes, back to back                  in the order they were written
+    index: count x (oid 32 raw bytes, u64 offset, u32 length), sorted by oid
+    footer: u64 index offset, u32 count, b"DVPKEND1"   20 bytes
+
+A reader needs only the tail (footer and index): one suffix range read for packs of up to
+``TAIL_READ / ENTRY_SIZE`` objects, two for larger ones. A truncated pack, or one whose index
+points outside its data, is a ``CorruptStore`` naming it; fsck also checks the index order and
+every object's hash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import struct
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import blake3
+
+from dagster_versioned.errors import CorruptStore
+from dagster_versioned.store.backend import Backend, LocalBackend
+
+HEADER = b"DVPACK1\n"
+FOOTER_MAGIC = b"DVPKEND1"
+_ENTRY = struct.Struct("<32sQI")
+_FOOTER = struct.Struct("<QI8s")
+ENTRY_SIZE = _ENTRY.size
+FOOTER_SIZE = _FOOTER.size
+TAIL_READ = 64 * 1024
+"""Bytes read from a pack's end at first: the footer and, for most packs, the whole index."""
+PACKS = "packs"
+"""Folder of the packs below the store root."""
+ReadRange = Callable[[int, int], bytes]
+CACHE_ENV = "DAGSTER_VERSIONED_CACHE"
+"""Where pack indexes read from object stores are kept on local disk (``0`` turns it off);
+default ``$XDG_CACHE_HOME/dagster_versioned`` or ``~/.cache/dagster_versioned``."""
+
+
+@dataclass(frozen=True, slots=True)
+class PackEntry:
+    """Where one object lives inside a pack."""
+
+    oid: str
+    """The object's id (64 lowercase hex digits)."""
+    offset: int
+    """Byte offset of the object in the pack."""
+    length: int
+    """The object's length in bytes."""
+
+
+def pack_key(name: str) -> str:
+    """The store key of the pack ``name`` (its 64-hex hash)."""
+    return f"{PACKS}/{name}.pack"
+
+
+def pack_name(filename: str) -> str | None:
+    """The pack name of a file name in ``packs/``, or ``None`` for anything else."""
+    if not filename.endswith(".pack"):
+        return None
+    name = filename[: -len(".pack")]
+    return name if len(name) == 64 else None
+
+
+Row = tuple[bytes, int, int]
+"""One index entry as stored: raw 32-byte oid, offset, length."""
+
+
+def encode_pack(objects: list[tuple[str, bytes]]) -> tuple[str, bytes, list[Row]]:
+    """Encode ``(oid, bytes)`` pairs (distinct oids) as one pack: its name, bytes and index."""
+    parts = [HEADER]
+    raw: list[Row] = []
+    offset = len(HEADER)
+    for oid, data in objects:
+        parts.append(data)
+        raw.append((bytes.fromhex(oid), offset, len(data)))
+        offset += len(data)
+    raw.sort()
+    parts.extend(_ENTRY.pack(*e) for e in raw)
+    parts.append(_FOOTER.pack(offset, len(raw), FOOTER_MAGIC))
+    payload = b"".join(parts)
+    return blake3.blake3(payload).hexdigest(), payload, raw
+
+
+def read_index(name: str, read_tail: Callable[[int], bytes], read: ReadRange) -> list[PackEntry]:
+    """Read and check a pack's index with range reads: ``read_tail(n)`` gives the last ``n``
+    bytes (fewer if the pack is shorter), ``read(start, end)`` a range."""
+    raw, index_offset = read_raw_index(name, read_tail, read)
+    return parse_entries(name, raw, index_offset)
+
+
+def read_raw_index(
+    name: str, read_tail: Callable[[int], bytes], read: ReadRange
+) -> tuple[bytes, int]:
+    """A pack's index as stored, and its offset, checked against the footer."""
+    tail = read_tail(TAIL_READ)
+    if len(tail) < len(HEADER) + FOOTER_SIZE:
+        raise _corrupt(name, f"it is {len(tail)} bytes, too short for a pack")
+    index_offset, count, magic = _FOOTER.unpack(tail[-FOOTER_SIZE:])
+    if magic != FOOTER_MAGIC:
+        raise _corrupt(name, "it has no pack footer (truncated?)")
+    index_len = count * ENTRY_SIZE
+    whole = len(tail) < TAIL_READ  # the tail is the whole pack: its size is known
+    if whole and index_offset + index_len + FOOTER_SIZE != len(tail):
+        raise _corrupt(name, "its footer does not match its size (truncated?)")
+    if index_offset < len(HEADER):
+        raise _corrupt(name, f"its index offset {index_offset} is inside the header")
+    if index_len + FOOTER_SIZE <= len(tail):
+        raw = tail[len(tail) - FOOTER_SIZE - index_len : len(tail) - FOOTER_SIZE]
+    else:
+        raw = read(index_offset, index_offset + index_len)
+        if len(raw) != index_len:
+            raise _corrupt(name, "its index is cut short")
+    return raw, index_offset
+
+
+def locations(name: str, raw: bytes, index_offset: int) -> dict[bytes, tuple[str, int, int]]:
+    """Raw oid -> ``(name, offset, length)`` for an index: the fast decoding a reader's first
+    lookup pays for every pack (about a microsecond per object), so it checks only bounds."""
+    rows = list(_ENTRY.iter_unpack(raw))
+    if rows and (
+        min(r[1] for r in rows) < len(HEADER) or max(r[1] + r[2] for r in rows) > index_offset
+    ):
+        raise _corrupt(name, "an object lies outside the pack's data")
+    return {oid: (name, offset, length) for oid, offset, length in rows}
+
+
+def parse_entries(name: str, raw: bytes, index_offset: int) -> list[PackEntry]:
+    """Decode an index and check it: sorted, distinct, every object inside the data area."""
+    entries = []
+    previous = b""
+    for oid, offset, length in _ENTRY.iter_unpack(raw):
+        if oid <= previous:
+            raise _corrupt(name, "its index is not sorted")
+        if offset < len(HEADER) or offset + length > index_offset:
+            raise _corrupt(name, f"object {oid.hex()} lies outside the pack's data")
+        previous = oid
+        entries.append(PackEntry(oid.hex(), offset, length))
+    return entries
+
+
+def parse_pack(name: str, payload: bytes) -> list[PackEntry]:
+    """Parse a whole pack held in memory (fsck): header, footer and index."""
+    if not payload.startswith(HEADER):
+        raise _corrupt(name, "it does not start with the pack header")
+    entries = read_index(
+        name, lambda n: payload[-n:] if n < len(payload) else payload, lambda s, e: payload[s:e]
+    )
+    if len(payload) >= TAIL_READ:
+        index_offset = _FOOTER.unpack(payload[-FOOTER_SIZE:])[0]
+        if index_offset + len(entries) * ENTRY_SIZE + FOOTER_SIZE != len(payload):
+            raise _corrupt(name, "its footer does not match its size (truncated?)")
+    return entries
+
+
+def iter_objects(payload: bytes, entries: list[PackEntry]) -> Iterator[tuple[PackEntry, bytes]]:
+    """Each object of a parsed pack with its bytes."""
+    view = memoryview(payload)
+    for entry in entries:
+        yield entry, bytes(view[entry.offset : entry.offset + entry.length])
+
+
+def plan_packs(objects: list[tuple[str, bytes]], max_bytes: int) -> list[list[tuple[str, bytes]]]:
+    """Cut objects into groups of at most ``max_bytes`` of object data each (one per pack)."""
+    groups: list[list[tuple[str, bytes]]] = [[]]
+    size = 0
+    for oid, data in objects:
+        if groups[-1] and size + len(data) > max_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append((oid, data))
+        size += len(data)
+    return [g for g in groups if g]
+
+
+def load_index(backend: Backend, name: str) -> list[PackEntry]:
+    """The index of pack ``name``, read with one or two range reads of its tail."""
+    return parse_entries(name, *_load_raw(backend, name))
+
+
+def _load_raw(backend: Backend, name: str) -> tuple[bytes, int]:
+    key = pack_key(name)
+    return read_raw_index(
+        name,
+        lambda n: backend.read_range(key, -n),
+        lambda start, end: backend.read_range(key, start, end),
+    )
+
+
+def index_cache_dir() -> str | None:
+    """The local folder of cached pack indexes, or ``None`` when caching is off."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured == "0":
+        return None
+    if configured:
+        return os.path.join(os.path.expanduser(configured), "pack-indexes")
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "dagster_versioned", "pack-indexes")
+
+
+class IndexCache:
+    """Pack indexes read from an object store, kept on local disk.
+
+    A cold reader of a store with a thousand packs would otherwise send a thousand GETs before
+    its first packed read. A pack's name is the hash of its bytes, so its index never changes
+    and a cached copy is valid for every store that holds the pack; a cached file is still
+    checked like one read from the store, and one that does not check is read again. A cache
+    that cannot be written (read-only home, full disk) is skipped, never an error.
+    """
+
+    _OFFSET = struct.Struct("<Q")
+    _SUM = 16
+    """Bytes of BLAKE3 over the cached index: a file altered on local disk is not trusted."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def _path(self, name: str) -> str:
+        return os.path.join(self.root, name[:2], f"{name}.idx")
+
+    def get(self, name: str) -> tuple[bytes, int] | None:
+        try:
+            with open(self._path(name), "rb") as f:
+                data = f.read()
+        except OSError:
+            return None
+        head = self._OFFSET.size + self._SUM
+        raw = data[head:]
+        if len(data) < head or data[self._OFFSET.size : head] != self._checksum(raw):
+            return None  # cut short or altered: read it from the store again
+        return raw, self._OFFSET.unpack_from(data)[0]
+
+    def _checksum(self, raw: bytes) -> bytes:
+        return blake3.blake3(raw).digest(length=self._SUM)
+
+    def put(self, name: str, raw: bytes, index_offset: int) -> None:
+        path = self._path(name)
+        tmp = f"{path}.tmp-{secrets.token_hex(6)}"
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(tmp, "wb") as f:
+                f.write(self._OFFSET.pack(index_offset) + self._checksum(raw) + raw)
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def list_packs(backend: Backend) -> list[str]:
+    """Names of the packs in the store."""
+    return [n for n in (pack_name(f) for f in backend.listdir(PACKS)) if n is not None]
+
+
+class PackIndex:
+    """Which pack holds which object: an in-memory map, loaded lazily, refreshed on a miss.
+
+    Loading lists ``packs/`` and reads each pack's tail (the index), never the packs' data.
+    Packs are immutable, so a pack read once is never read again: a refresh reads only packs
+    that appeared since (another writer packed them), and a pack that fails to parse is
+    remembered with its error, which a later "missing object" error quotes.
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._where: dict[bytes, tuple[str, int, int]] = {}
+        self._known: set[str] = set()
+        self._corrupt: dict[str, str] = {}
+        self._loaded = False
+        self._lock = threading.Lock()
+        remote = not isinstance(backend, LocalBackend) and backend.protocol != "memory"
+        root = index_cache_dir() if remote else None
+        self._cache = IndexCache(root) if root is not None else None
+
+    def lookup(self, oid: str) -> tuple[str, int, int] | None:
+        """``(pack name, offset, length)`` of ``oid`` if a pack read so far holds it."""
+        if not self._where:
+            return None
+        try:
+            return self._where.get(bytes.fromhex(oid))
+        except ValueError:  # not an object id: stored nowhere
+            return None
+
+    def find(self, oid: str) -> tuple[str, int, int] | None:
+        """``lookup``, reading packs that appeared since the last look first if needed."""
+        hit = self.lookup(oid)
+        if hit is None:
+            self.refresh()
+            hit = self.lookup(oid)
+        return hit
+
+    def ensure_loaded(self) -> None:
+        if not self._loaded:
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Read the index of every pack not read yet (concurrently on object stores)."""
+        with self._lock:
+            names = [n for n in list_packs(self.backend) if n not in self._known]
+            if len(names) > 1 and not isinstance(self.backend, LocalBackend):
+                results = list(self.backend.pool.map(self._read_one, names))
+            else:
+                results = [self._read_one(n) for n in names]
+            for name, result in zip(names, results, strict=True):
+                self._known.add(name)
+                if isinstance(result, CorruptStore):
+                    self._corrupt[name] = str(result)
+                else:
+                    self._where.update(result)
+            self._loaded = True
+
+    def _read_one(self, name: str) -> dict[bytes, tuple[str, int, int]] | CorruptStore:
+        cached = self._cache.get(name) if self._cache is not None else None
+        if cached is not None:
+            with contextlib.suppress(CorruptStore):
+                return locations(name, *cached)
+        try:
+            raw, index_offset = _load_raw(self.backend, name)
+            found = locations(name, raw, index_offset)
+        except CorruptStore as e:
+            return e
+        except FileNotFoundError:  # deleted (gc) since it was listed
+            return {}
+        if self._cache is not None:
+            self._cache.put(name, raw, index_offset)
+        return found
+
+    def add(self, name: str, rows: list[Row]) -> None:
+        """Record a pack this process wrote (its index rows, from ``encode_pack``)."""
+        with self._lock:
+            self._known.add(name)
+            self._where.update({oid: (name, offset, length) for oid, offset, length in rows})
+
+    def forget(self, name: str) -> None:
+        """Drop a pack found deleted (gc took it): its objects are looked up afresh."""
+        with self._lock:
+            self._known.discard(name)
+            self._where = {o: hit for o, hit in self._where.items() if hit[0] != name}
+
+    def corrupt_note(self) -> str:
+        """Why objects may be missing: the corrupt packs met so far, or ``""``."""
+        return "".join(f" ({message})" for message in self._corrupt.values())
+
+
+def _corrupt(name: str, why: str) -> CorruptStore:
+    return CorruptStore(f"pack {pack_key(name)} is corrupt: {why}")
+
+
+__all__ = [
+    "CACHE_ENV",
+    "PACKS",
+    "IndexCache",
+    "PackEntry",
+    "PackIndex",
+    "Row",
+    "encode_pack",
+    "iter_objects",
+    "list_packs",
+    "load_index",
+    "locations",
+    "pack_key",
+    "pack_name",
+    "parse_entries",
+    "parse_pack",
+    "plan_packs",
+    "read_index",
+]
