@@ -47,7 +47,7 @@ class Format:
     filename: str
     """``data.<ext>``, or ``data`` for a tree."""
     accepts: Callable[[Any], bool]
-    dump: Callable[[Any], bytes]
+    dump: Callable[[Any], bytes | memoryview]
     load: Callable[[bytes], Any]
 
     @property
@@ -63,7 +63,7 @@ def _is_dataframe(obj: Any) -> bool:
     return isinstance(obj, pd.DataFrame)
 
 
-def _dump_parquet(obj: Any) -> bytes:
+def _dump_parquet(obj: Any) -> bytes | memoryview:
     """Parquet through Arrow's own buffers (pandas' ``to_parquet(BytesIO)`` is ~1.5x slower).
 
     Dictionary encoding only where pandas already has it (categoricals), and no column
@@ -98,8 +98,8 @@ def _dump_parquet(obj: Any) -> bytes:
         pq.write_table(table, stream, **options)
         grown: bytes = stream.getvalue().to_pybytes()
         return grown
-    data: bytes = buffer.slice(0, sink.tell()).to_pybytes()
-    return data
+    # A view of Arrow's buffer, not a copy: the store hashes and writes it as it is.
+    return memoryview(buffer.slice(0, sink.tell()))
 
 
 def _load_parquet(data: bytes) -> Any:
@@ -181,7 +181,7 @@ def choose_format(obj: Any, override: str | None = None) -> Format:
     return next(FORMATS[name] for name in _CHOICE_ORDER if FORMATS[name].accepts(obj))
 
 
-def serialise(obj: Any, override: str | None = None) -> tuple[Format, bytes | None]:
+def serialise(obj: Any, override: str | None = None) -> tuple[Format, bytes | memoryview | None]:
     """Choose the format and encode ``obj`` (``None`` bytes for a tree, which is committed from
     disk). A DataFrame that Arrow cannot store (mixed-type object columns) falls back to pickle
     unless parquet was asked for explicitly."""

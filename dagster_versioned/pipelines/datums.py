@@ -70,11 +70,11 @@ class DatumSpec:
     """Names which input paths the datum holds (content-free, so the next job matches it)."""
 
     def __post_init__(self) -> None:
-        h = blake3.blake3()
-        for i in self.inputs:
-            for part in (i.name, i.repo, i.branch, i.path):
-                h.update(f"{len(part)}:{part};".encode())
-        object.__setattr__(self, "id", h.hexdigest()[:32])
+        # One string hashed once (the same bytes as hashing each part in turn): this runs
+        # for every datum of every job, 10,000+ times on a rerun that processes one.
+        parts = (p for i in self.inputs for p in (i.name, i.repo, i.branch, i.path))
+        key = "".join(f"{len(part)}:{part};" for part in parts)
+        object.__setattr__(self, "id", blake3.blake3(key.encode()).hexdigest()[:32])
 
     def to_json(self) -> list[dict[str, Any]]:
         return [i.to_json() for i in self.inputs]
@@ -85,12 +85,9 @@ class DatumSpec:
 
     def hash(self, salt: str, transform: str) -> str:
         """Identity of the work: which paths, their content, the salt and the transform."""
-        h = blake3.blake3(self.id.encode())
-        for i in self.inputs:
-            if not i.reference:
-                h.update(f"{i.entry.kind}:{i.entry.hash};".encode())
-        h.update(f"salt:{salt};transform:{transform}".encode())
-        return h.hexdigest()
+        content = "".join(f"{i.entry.kind}:{i.entry.hash};" for i in self.inputs if not i.reference)
+        key = f"{self.id}{content}salt:{salt};transform:{transform}"
+        return blake3.blake3(key.encode()).hexdigest()
 
     @property
     def size(self) -> int:

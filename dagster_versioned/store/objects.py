@@ -13,11 +13,9 @@ loose or packed, whichever they can tell first, so everything above this module 
 
 from __future__ import annotations
 
-import io
 import os
 import time
 from collections import deque
-from collections.abc import Iterator
 from concurrent.futures import Future
 from typing import IO, NewType
 
@@ -25,6 +23,7 @@ import blake3
 
 from dagster_versioned.errors import CorruptStore
 from dagster_versioned.store.backend import REFRESH_AFTER, Backend, LocalBackend
+from dagster_versioned.store.chunks import ChunkReader, read_into
 from dagster_versioned.store.packs import PackIndex, encode_pack, pack_key, plan_packs
 
 ObjectId = NewType("ObjectId", str)
@@ -73,7 +72,7 @@ class ObjectStore:
         """Where packed objects are; loaded on the first lookup that misses the loose ones."""
         self._fresh_until: dict[str, float] = {}
 
-    def put(self, data: bytes) -> ObjectId:
+    def put(self, data: bytes | memoryview) -> ObjectId:
         oid = hash_bytes(data)
         self._write_new(object_key(oid), data)
         return oid
@@ -387,112 +386,3 @@ class ObjectStore:
         if hit is None:
             raise self._missing(oid)
         return hit[2]
-
-
-def read_into(stream: IO[bytes], view: memoryview) -> int:
-    """Fill ``view`` unless the stream ends first; returns the number of bytes read."""
-    filled = 0
-    readinto = getattr(stream, "readinto", None)
-    while filled < len(view):
-        if readinto is not None:
-            n = readinto(view[filled:])
-        else:
-            part = stream.read(len(view) - filled)
-            n = len(part)
-            view[filled : filled + n] = part
-        if not n:
-            break
-        filled += n
-    return filled
-
-
-class ChunkReader(io.RawIOBase):
-    """A read-only, seekable stream over a file's chunks, holding one chunk in memory.
-
-    Seeking needs each chunk's offset: a one-chunk file (most files) knows it from its size;
-    a larger one asks the backend for chunk sizes once, on the first seek.
-    """
-
-    def __init__(
-        self, objects: ObjectStore, chunks: list[ObjectId], size: int | None = None
-    ) -> None:
-        super().__init__()
-        self._objects = objects
-        self._chunk_ids = chunks
-        self._size = size
-        self._next = 0  # index of the next chunk to load
-        self._pos = 0
-        self._buffer = memoryview(b"")
-        self._offsets: list[int] | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        while not self._buffer:
-            if self._next >= len(self._chunk_ids):
-                return 0
-            self._buffer = memoryview(self._objects.get(self._chunk_ids[self._next]))
-            self._next += 1
-        n = min(len(b), len(self._buffer))
-        b[:n] = self._buffer[:n]
-        self._buffer = self._buffer[n:]
-        self._pos += n
-        return n
-
-    def readall(self) -> bytes:
-        # BufferedReader.read() calls this: one join instead of a readinto per 8 KiB.
-        return b"".join(self.iter_chunks())
-
-    def iter_chunks(self) -> Iterator[bytes]:
-        if self._buffer:
-            rest = bytes(self._buffer)
-            self._pos += len(rest)
-            self._buffer = memoryview(b"")
-            yield rest
-        while self._next < len(self._chunk_ids):
-            data = self._objects.get(self._chunk_ids[self._next])
-            self._next += 1
-            self._pos += len(data)
-            yield data
-
-    def _chunk_offsets(self) -> list[int]:
-        if self._offsets is None:
-            if len(self._chunk_ids) <= 1:
-                sizes = (
-                    [self._size or 0]
-                    if self._size is not None
-                    else [len(self._objects.get(c)) for c in self._chunk_ids]
-                )
-            else:
-                sizes = [self._objects.size(c) for c in self._chunk_ids]
-            offsets, total = [], 0
-            for size in sizes:
-                offsets.append(total)
-                total += size
-            self._offsets = [*offsets, total]
-        return self._offsets
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        offsets = self._chunk_offsets()
-        end = offsets[-1]
-        target = {io.SEEK_SET: offset, io.SEEK_CUR: self._pos + offset, io.SEEK_END: end + offset}[
-            whence
-        ]
-        if target < 0:
-            raise ValueError(f"negative seek position {target}")
-        index = next((i for i in range(len(self._chunk_ids)) if offsets[i + 1] > target), None)
-        if index is None:
-            self._next, self._buffer = len(self._chunk_ids), memoryview(b"")
-        else:
-            data = memoryview(self._objects.get(self._chunk_ids[index]))
-            self._buffer = data[target - offsets[index] :]
-            self._next = index + 1
-        self._pos = target
-        return target

@@ -126,6 +126,45 @@ def read_raw_index(
     return raw, index_offset
 
 
+SORTED_MIN = 2048
+"""Packs with this many objects are searched in their stored index rather than decoded: a
+cold reader of a 10,000-object pack looks up a few hundred objects, not all of them."""
+
+
+class SortedIndex:
+    """A large pack's index as stored (sorted by oid), searched by bisection.
+
+    Decoding costs about half a microsecond per object, on every cold start, whether or not the
+    objects are read; a lookup here costs ~14 comparisons. Each hit is bounds-checked when
+    found (``locations`` checks every entry up front for the small packs it decodes).
+    """
+
+    __slots__ = ("count", "index_offset", "name", "raw")
+
+    def __init__(self, name: str, raw: bytes, index_offset: int) -> None:
+        self.name = name
+        self.raw = raw
+        self.index_offset = index_offset
+        self.count = len(raw) // ENTRY_SIZE
+
+    def get(self, oid: bytes) -> tuple[str, int, int] | None:
+        raw, low, high = self.raw, 0, self.count
+        while low < high:
+            mid = (low + high) // 2
+            at = mid * ENTRY_SIZE
+            probe = raw[at : at + 32]
+            if probe < oid:
+                low = mid + 1
+            elif probe > oid:
+                high = mid
+            else:
+                _, offset, length = _ENTRY.unpack_from(raw, at)
+                if offset < len(HEADER) or offset + length > self.index_offset:
+                    raise _corrupt(self.name, f"object {oid.hex()} lies outside the pack's data")
+                return self.name, offset, length
+        return None
+
+
 def locations(name: str, raw: bytes, index_offset: int) -> dict[bytes, tuple[str, int, int]]:
     """Raw oid -> ``(name, offset, length)`` for an index: the fast decoding a reader's first
     lookup pays for every pack (about a microsecond per object), so it checks only bounds."""
@@ -275,6 +314,7 @@ class PackIndex:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self._where: dict[bytes, tuple[str, int, int]] = {}
+        self._sorted: list[SortedIndex] = []
         self._known: set[str] = set()
         self._corrupt: dict[str, str] = {}
         self._loaded = False
@@ -285,12 +325,19 @@ class PackIndex:
 
     def lookup(self, oid: str) -> tuple[str, int, int] | None:
         """``(pack name, offset, length)`` of ``oid`` if a pack read so far holds it."""
-        if not self._where:
+        if not self._where and not self._sorted:
             return None
         try:
-            return self._where.get(bytes.fromhex(oid))
+            key = bytes.fromhex(oid)
         except ValueError:  # not an object id: stored nowhere
             return None
+        hit = self._where.get(key)
+        if hit is None:
+            for index in self._sorted:
+                hit = index.get(key)
+                if hit is not None:
+                    break
+        return hit
 
     def find(self, oid: str) -> tuple[str, int, int] | None:
         """``lookup``, reading packs that appeared since the last look first if needed."""
@@ -316,18 +363,22 @@ class PackIndex:
                 self._known.add(name)
                 if isinstance(result, CorruptStore):
                     self._corrupt[name] = str(result)
+                elif isinstance(result, SortedIndex):
+                    self._sorted.append(result)
                 else:
                     self._where.update(result)
             self._loaded = True
 
-    def _read_one(self, name: str) -> dict[bytes, tuple[str, int, int]] | CorruptStore:
+    def _read_one(
+        self, name: str
+    ) -> dict[bytes, tuple[str, int, int]] | SortedIndex | CorruptStore:
         cached = self._cache.get(name) if self._cache is not None else None
         if cached is not None:
             with contextlib.suppress(CorruptStore):
-                return locations(name, *cached)
+                return _index_of(name, *cached)
         try:
             raw, index_offset = _load_raw(self.backend, name)
-            found = locations(name, raw, index_offset)
+            found = _index_of(name, raw, index_offset)
         except CorruptStore as e:
             return e
         except FileNotFoundError:  # deleted (gc) since it was listed
@@ -347,10 +398,19 @@ class PackIndex:
         with self._lock:
             self._known.discard(name)
             self._where = {o: hit for o, hit in self._where.items() if hit[0] != name}
+            self._sorted = [index for index in self._sorted if index.name != name]
 
     def corrupt_note(self) -> str:
         """Why objects may be missing: the corrupt packs met so far, or ``""``."""
         return "".join(f" ({message})" for message in self._corrupt.values())
+
+
+def _index_of(
+    name: str, raw: bytes, index_offset: int
+) -> dict[bytes, tuple[str, int, int]] | SortedIndex:
+    if len(raw) // ENTRY_SIZE >= SORTED_MIN:
+        return SortedIndex(name, raw, index_offset)
+    return locations(name, raw, index_offset)
 
 
 def _corrupt(name: str, why: str) -> CorruptStore:
@@ -364,6 +424,7 @@ __all__ = [
     "PackEntry",
     "PackIndex",
     "Row",
+    "SortedIndex",
     "encode_pack",
     "iter_objects",
     "list_packs",

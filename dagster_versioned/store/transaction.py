@@ -82,15 +82,24 @@ class CommitWriter:
                 return
             chunks, size = self._store.objects.put_local_file(str(local))
         elif isinstance(data, str | bytes | bytearray | memoryview):
-            raw = data.encode() if isinstance(data, str) else bytes(data)
-            chunks, size = ([self._put_bytes(raw)] if raw else []), len(raw)
+            # A view is stored as it is when the write happens now; one written later, on an
+            # IO thread, is copied first, so the caller may reuse its buffer at once.
+            raw: bytes | memoryview = (
+                data.encode()
+                if isinstance(data, str)
+                else data
+                if isinstance(data, bytes) or (isinstance(data, memoryview) and not self._deferred)
+                else bytes(data)
+            )
+            chunks, size = ([self._put_bytes(raw)] if len(raw) else []), len(raw)
         else:
             chunks, size = self._store.objects.put_stream(data)
         self._put_chunks(target, chunks, size, append=append)
 
-    def _put_bytes(self, raw: bytes) -> ObjectId:
+    def _put_bytes(self, raw: bytes | memoryview) -> ObjectId:
         if not self._deferred:
             return self._store.objects.put(raw)
+        assert isinstance(raw, bytes)  # put_file copied any view: the upload happens later
         if self._pending_bytes + len(raw) > _MAX_PENDING_BYTES:
             self.wait_for_objects()  # bounded memory: at most this much waits for upload
         oid, write = self._store.objects.put_in_background(raw)

@@ -52,6 +52,10 @@ def run_concurrently(storage: str, home: str, requests: list[dict[str, str]], sl
             pending.append(pool.apply_async(execute_run, (storage, home, tags, slow)))
             time.sleep(0.3)
         assert [p.get(timeout=240) for p in pending] == [True] * len(requests)
+        # Let the workers leave on their own: the pool's exit would SIGTERM them, and a worker
+        # can take that signal while Dagster's own handler is still installed and never exit.
+        pool.close()
+        pool.join()
 
 
 def assert_in_input_commit_order(store: Store, before: str, ids: list[str]) -> None:

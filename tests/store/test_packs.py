@@ -521,3 +521,51 @@ def test_a_local_store_keeps_no_index_cache(tmp_path, monkeypatch, data):
     commit_dir(writer, "r", local)
     assert Store.open(url).get_file("r@master:/d0/f0000.bin") == files["/d0/f0000.bin"]
     assert not (tmp_path / "cache").exists()
+
+
+# ---------------------------------------------------------------- large packs
+
+
+def test_a_large_pack_is_searched_in_its_stored_index_and_reads_back(
+    store, store_location, data, monkeypatch
+):
+    """A cold reader does not decode a large pack's whole index: it bisects the stored one."""
+    from dagster_versioned.store import packs
+
+    monkeypatch.setattr(packs, "SORTED_MIN", 32)  # the data's 100-object pack counts as large
+    local, files = data
+    store.create_repo("r")
+    commit_dir(store, "r", local)
+    url, options = store_location
+
+    reader = Store.open(url, **options)
+    for path, content in files.items():
+        assert reader.get_file(f"r@master:{path}") == content
+    assert [len(i.raw) // packs.ENTRY_SIZE for i in reader.objects.packs._sorted] == [100]
+    assert reader.objects.packs.lookup("0" * 64) is None
+
+
+def test_an_entry_of_a_large_pack_pointing_outside_its_data_is_corrupt(
+    local_store, tmp_path, monkeypatch
+):
+    from dagster_versioned.store import packs
+
+    monkeypatch.setattr(packs, "SORTED_MIN", 16)
+    files = make_files(tmp_path / "data", 30)
+    local_store.create_repo("r")
+    commit_dir(local_store, "r", tmp_path / "data")
+    pack = _pack_path(local_store)
+    payload = bytearray(pack.read_bytes())
+    index_offset = int.from_bytes(payload[-20:-12], "little")
+    first_offset_at = index_offset + 32  # the first entry's u64 offset
+    payload[first_offset_at : first_offset_at + 8] = (len(payload) * 2).to_bytes(8, "little")
+    pack.write_bytes(bytes(payload))
+
+    reader = Store.open(local_store.backend.url)
+
+    def read_all() -> None:
+        for path in files:
+            reader.get_file(f"r@master:{path}")
+
+    with pytest.raises(CorruptStore, match="lies outside the pack's data"):
+        read_all()
