@@ -182,4 +182,5 @@ def previous_datums(store: Store, spec: PipelineSpec) -> dict[str, DatumInfo]:
         head = store.inspect_commit(f"{spec.name}@{spec.output_branch}")
     except VersionedError:
         return {}
-    return {d.id: d for d in JobStore(store).load_datums(spec.name, head.id)}
+    datums = JobStore(store).load_datums(spec.name, head.id, stats=False)
+    return {d.id: d for d in datums}
