@@ -83,7 +83,7 @@ class ObjectStore:
         self.write_batch(list(zip(oids, blobs, strict=True)))
         return oids
 
-    def write_batch(self, items: list[tuple[ObjectId, bytes]]) -> None:
+    def write_batch(self, items: list[tuple[ObjectId, bytes]], *, tree: bool = False) -> None:
         """Store a batch of objects: at least ``PACK_MIN_OBJECTS`` new ones of up to
         ``PACK_OBJECT_MAX`` bytes go into packs, the rest loose (as ``write_missing``).
 
@@ -91,6 +91,7 @@ class ObjectStore:
         or commit names them. "New" means in no pack read so far and, on local disk (one stat
         each), not loose; object stores are not asked per object (that would cost the requests
         packing saves), so a pack may duplicate a loose object: reads take either, gc both.
+        ``tree`` says the batch is tree nodes: they go into tree packs (``packs.TREE_SUFFIX``).
         """
         unique = dict(items)
         small = [(o, d) for o, d in unique.items() if len(d) <= PACK_OBJECT_MAX]
@@ -98,17 +99,20 @@ class ObjectStore:
             self.write_missing([(object_key(o), d) for o, d in unique.items()])
             return
         loose = [(object_key(o), d) for o, d in unique.items() if len(d) > PACK_OBJECT_MAX]
-        new = self._not_stored(small)
+        new = self._not_stored(small, tree=tree)
         if len(new) < PACK_MIN_OBJECTS:
             loose.extend((object_key(o), d) for o, d in new)
         else:
             for group in plan_packs([(str(o), d) for o, d in new], PACK_MAX_BYTES):
-                self._write_pack(group)
+                self._write_pack(group, tree=tree)
         self.write_missing(loose)
 
-    def _not_stored(self, small: list[tuple[ObjectId, bytes]]) -> list[tuple[ObjectId, bytes]]:
-        """The objects of ``small`` that are not stored (or whose pack gc could soon take)."""
-        self.packs.ensure_loaded()
+    def _not_stored(
+        self, small: list[tuple[ObjectId, bytes]], *, tree: bool = False
+    ) -> list[tuple[ObjectId, bytes]]:
+        """The objects of ``small`` that are not stored (or whose pack gc could soon take);
+        tree nodes are looked for in tree packs only (a duplicate elsewhere is harmless)."""
+        self.packs.ensure_loaded(trees_only=tree)
         local = isinstance(self.backend, LocalBackend)
         fresh: dict[str, bool] = {}
         new = []
@@ -154,10 +158,10 @@ class ObjectStore:
         self._fresh_until[name] = mtime + REFRESH_AFTER
         return True
 
-    def _write_pack(self, group: list[tuple[str, bytes]]) -> None:
+    def _write_pack(self, group: list[tuple[str, bytes]], *, tree: bool = False) -> None:
         """Write one pack whole: a rename into place on local disk, one conditional PUT on an
         object store; a killed writer leaves at most an unreferenced pack (gc takes it)."""
-        name, payload, rows = encode_pack(group)
+        name, payload, rows = encode_pack(group, tree=tree)
         key = pack_key(name)
         created = self._create_first and self.backend.create_if_missing(key, payload)
         if not created:
@@ -263,15 +267,16 @@ class ObjectStore:
             return self.put_stream(f)
         return [ObjectId(str(key).rsplit("/", 1)[-1]) for key in keys], size
 
-    def get(self, oid: ObjectId) -> bytes:
-        data = self.read_or_none(oid)
+    def get(self, oid: ObjectId, *, tree: bool = False) -> bytes:
+        """An object's bytes; ``tree`` (a tree node) looks in tree packs before the others."""
+        data = self.read_or_none(oid, tree=tree)
         if data is None:
             raise self._missing(oid)
         if self.verify and hash_bytes(data) != oid:
             raise CorruptStore(f"object {oid} does not match its hash")
         return data
 
-    def read_or_none(self, oid: ObjectId) -> bytes | None:
+    def read_or_none(self, oid: ObjectId, *, tree: bool = False) -> bytes | None:
         """An object's bytes, loose or packed (unverified), or ``None`` if it is stored nowhere.
 
         A pack already known to hold it is read at once; otherwise the loose object is tried,
@@ -286,7 +291,7 @@ class ObjectStore:
             return self.backend.read(object_key(oid))
         except FileNotFoundError:
             pass
-        hit = self.packs.find(oid)
+        hit = self.packs.find(oid, tree=tree)
         return None if hit is None else self._read_packed(oid, hit)
 
     def _read_packed(self, oid: ObjectId, hit: tuple[str, int, int]) -> bytes | None:

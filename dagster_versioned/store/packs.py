@@ -66,20 +66,34 @@ def pack_key(name: str) -> str:
     return f"{PACKS}/{name}.pack"
 
 
+TREE_SUFFIX = ".tree"
+"""Packs of tree nodes are named ``<hash>.tree``: every operation reads tree nodes, few read
+file contents, so a cold reader looking for a node reads only these packs' indexes."""
+
+
 def pack_name(filename: str) -> str | None:
-    """The pack name of a file name in ``packs/``, or ``None`` for anything else."""
+    """The pack name of a file name in ``packs/`` (``<64 hex>`` or ``<64 hex>.tree``), or
+    ``None`` for anything else."""
     if not filename.endswith(".pack"):
         return None
     name = filename[: -len(".pack")]
-    return name if len(name) == 64 else None
+    digest = name.removesuffix(TREE_SUFFIX)
+    return name if len(digest) == 64 else None
+
+
+def is_tree_pack(name: str) -> bool:
+    return name.endswith(TREE_SUFFIX)
 
 
 Row = tuple[bytes, int, int]
 """One index entry as stored: raw 32-byte oid, offset, length."""
 
 
-def encode_pack(objects: list[tuple[str, bytes]]) -> tuple[str, bytes, list[Row]]:
-    """Encode ``(oid, bytes)`` pairs (distinct oids) as one pack: its name, bytes and index."""
+def encode_pack(
+    objects: list[tuple[str, bytes]], *, tree: bool = False
+) -> tuple[str, bytes, list[Row]]:
+    """Encode ``(oid, bytes)`` pairs (distinct oids) as one pack: its name, bytes and index;
+    ``tree`` names a pack of tree nodes."""
     parts = [HEADER]
     raw: list[Row] = []
     offset = len(HEADER)
@@ -91,7 +105,8 @@ def encode_pack(objects: list[tuple[str, bytes]]) -> tuple[str, bytes, list[Row]
     parts.extend(_ENTRY.pack(*e) for e in raw)
     parts.append(_FOOTER.pack(offset, len(raw), FOOTER_MAGIC))
     payload = b"".join(parts)
-    return blake3.blake3(payload).hexdigest(), payload, raw
+    digest = blake3.blake3(payload).hexdigest()
+    return digest + (TREE_SUFFIX if tree else ""), payload, raw
 
 
 def read_index(name: str, read_tail: Callable[[int], bytes], read: ReadRange) -> list[PackEntry]:
@@ -318,6 +333,7 @@ class PackIndex:
         self._known: set[str] = set()
         self._corrupt: dict[str, str] = {}
         self._loaded = False
+        self._trees_loaded = False
         self._lock = threading.Lock()
         remote = not isinstance(backend, LocalBackend) and backend.protocol != "memory"
         root = index_cache_dir() if remote else None
@@ -339,22 +355,31 @@ class PackIndex:
                     break
         return hit
 
-    def find(self, oid: str) -> tuple[str, int, int] | None:
-        """``lookup``, reading packs that appeared since the last look first if needed."""
+    def find(self, oid: str, *, tree: bool = False) -> tuple[str, int, int] | None:
+        """``lookup``, reading packs that appeared since the last look first if needed; for a
+        ``tree`` node the tree packs first, then (a node may sit in any pack) the rest."""
         hit = self.lookup(oid)
+        if hit is None and tree:
+            self.refresh(trees_only=True)
+            hit = self.lookup(oid)
         if hit is None:
             self.refresh()
             hit = self.lookup(oid)
         return hit
 
-    def ensure_loaded(self) -> None:
-        if not self._loaded:
-            self.refresh()
+    def ensure_loaded(self, *, trees_only: bool = False) -> None:
+        if not (self._loaded or (trees_only and self._trees_loaded)):
+            self.refresh(trees_only=trees_only)
 
-    def refresh(self) -> None:
-        """Read the index of every pack not read yet (concurrently on object stores)."""
+    def refresh(self, *, trees_only: bool = False) -> None:
+        """Read the index of every pack (or every tree pack) not read yet, concurrently on
+        object stores."""
         with self._lock:
-            names = [n for n in list_packs(self.backend) if n not in self._known]
+            names = [
+                n
+                for n in list_packs(self.backend)
+                if n not in self._known and (is_tree_pack(n) or not trees_only)
+            ]
             if len(names) > 1 and not isinstance(self.backend, LocalBackend):
                 results = list(self.backend.pool.map(self._read_one, names))
             else:
@@ -367,7 +392,8 @@ class PackIndex:
                     self._sorted.append(result)
                 else:
                     self._where.update(result)
-            self._loaded = True
+            self._trees_loaded = True
+            self._loaded = self._loaded or not trees_only
 
     def _read_one(
         self, name: str
@@ -420,12 +446,14 @@ def _corrupt(name: str, why: str) -> CorruptStore:
 __all__ = [
     "CACHE_ENV",
     "PACKS",
+    "TREE_SUFFIX",
     "IndexCache",
     "PackEntry",
     "PackIndex",
     "Row",
     "SortedIndex",
     "encode_pack",
+    "is_tree_pack",
     "iter_objects",
     "list_packs",
     "load_index",

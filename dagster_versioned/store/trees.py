@@ -248,7 +248,7 @@ class TreeStore:
         if oid == EMPTY_DIR:
             node = _Node(0, {}, None)
         else:
-            raw = self._pending.get(oid) or self.objects.get(oid)
+            raw = self._pending.get(oid) or self.objects.get(oid, tree=True)
             try:
                 data = json.loads(raw)
                 if "l" in data:
@@ -276,7 +276,7 @@ class TreeStore:
     def flush(self) -> None:
         """Write the nodes made since the last flush as one batch (packed when enough are new)."""
         pending, self._pending = self._pending, {}
-        self.objects.write_batch(list(pending.items()))
+        self.objects.write_batch(list(pending.items()), tree=True)
 
     def _build(self, entries: dict[str, Entry], depth: int) -> _Summary:
         size = sum(e.size for e in entries.values())

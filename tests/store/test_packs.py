@@ -277,11 +277,16 @@ def _pack_path(store: Store) -> Path:
     return Path(store.backend.path(pack_key(name)))
 
 
+def packed_repo(store: Store, tmp_path: Path, repo: str = "r") -> tuple[Path, dict[str, bytes]]:
+    """Repo ``repo`` with one commit of 30 small files: one pack (its path) and the files."""
+    files = make_files(tmp_path / "data", 30)
+    store.create_repo(repo)
+    commit_dir(store, repo, tmp_path / "data")
+    return _pack_path(store), files
+
+
 def test_gc_deletes_a_fully_dead_pack_older_than_the_grace_period(local_store, tmp_path):
-    make_files(tmp_path / "data", 30)
-    local_store.create_repo("r")
-    commit_dir(local_store, "r", tmp_path / "data")
-    pack = _pack_path(local_store)
+    pack, _ = packed_repo(local_store, tmp_path)
     size = pack.stat().st_size
     local_store.delete_repo("r")
     age(pack, 2 * HOUR)
@@ -295,10 +300,7 @@ def test_gc_deletes_a_fully_dead_pack_older_than_the_grace_period(local_store, t
 
 
 def test_gc_keeps_a_dead_pack_younger_than_the_grace_period(local_store, tmp_path):
-    make_files(tmp_path / "data", 30)
-    local_store.create_repo("r")
-    commit_dir(local_store, "r", tmp_path / "data")
-    pack = _pack_path(local_store)
+    pack, _ = packed_repo(local_store, tmp_path)
     local_store.delete_repo("r")
 
     report = gc(local_store, grace=HOUR)
@@ -309,10 +311,7 @@ def test_gc_keeps_a_dead_pack_younger_than_the_grace_period(local_store, tmp_pat
 
 
 def test_gc_keeps_a_partly_live_pack_whole_and_reports_its_dead_bytes(local_store, tmp_path):
-    files = make_files(tmp_path / "data", 30)
-    local_store.create_repo("a")
-    commit_dir(local_store, "a", tmp_path / "data")
-    pack = _pack_path(local_store)
+    pack, files = packed_repo(local_store, tmp_path, "a")
     local_store.create_repo("b")
     kept = sorted(files)[:10]
     for path in kept:  # repo b references a third of the pack's objects
@@ -337,10 +336,7 @@ def test_gc_keeps_a_partly_live_pack_whole_and_reports_its_dead_bytes(local_stor
 
 
 def test_reusing_objects_of_an_old_pack_refreshes_its_age_so_gc_keeps_it(local_store, tmp_path):
-    make_files(tmp_path / "data", 30)
-    local_store.create_repo("a")
-    commit_dir(local_store, "a", tmp_path / "data")
-    pack = _pack_path(local_store)
+    pack, _ = packed_repo(local_store, tmp_path, "a")
     local_store.delete_repo("a")
     age(pack, 2 * HOUR)
     writer = Store.open(local_store.backend.url)
@@ -397,10 +393,7 @@ def test_fsck_counts_packed_objects_and_finds_nothing_wrong(local_store, tmp_pat
 
 
 def test_fsck_reports_a_corrupted_packed_object(local_store, tmp_path):
-    files = make_files(tmp_path / "data", 30)
-    local_store.create_repo("r")
-    commit_dir(local_store, "r", tmp_path / "data")
-    pack = _pack_path(local_store)
+    pack, files = packed_repo(local_store, tmp_path)
     oid = file_oid(local_store, "r@master:/d2/f0002.bin")
     (entry,) = [e for e in load_index(local_store.backend, pack.stem) if e.oid == oid]
     raw = bytearray(pack.read_bytes())
@@ -423,10 +416,7 @@ def test_fsck_reports_a_corrupted_packed_object(local_store, tmp_path):
 
 
 def test_fsck_reports_a_truncated_pack_and_reads_name_it(local_store, tmp_path):
-    make_files(tmp_path / "data", 30)
-    local_store.create_repo("r")
-    commit_dir(local_store, "r", tmp_path / "data")
-    pack = _pack_path(local_store)
+    pack, _ = packed_repo(local_store, tmp_path)
     with pack.open("r+b") as f:
         f.truncate(pack.stat().st_size - 7)
 
@@ -440,10 +430,7 @@ def test_fsck_reports_a_truncated_pack_and_reads_name_it(local_store, tmp_path):
 
 
 def test_a_reader_of_a_pack_cut_inside_its_objects_gets_corrupt_store(local_store, tmp_path):
-    make_files(tmp_path / "data", 30)
-    local_store.create_repo("r")
-    commit_dir(local_store, "r", tmp_path / "data")
-    pack = _pack_path(local_store)
+    pack, _ = packed_repo(local_store, tmp_path)
     local_store.get_file("r@master:/d0/f0000.bin")  # this store has read the pack's index
     with pack.open("r+b") as f:
         f.truncate(20)
@@ -463,35 +450,10 @@ def _pack_gets(server: MotoServer, mark: int) -> int:
     return sum(1 for r in server.requests_since(mark) if r.kind == "GET" and "/packs/" in r.path)
 
 
-@pytest.mark.s3
-def test_a_cold_reader_on_s3_reads_pack_indexes_from_the_local_cache(
-    aws_credentials, tmp_path, data, monkeypatch
-):
-    """A new process does not re-fetch the index of every pack: packs never change, so the
-    index read once is kept on local disk and shared by every later reader."""
-    monkeypatch.setenv("DAGSTER_VERSIONED_CACHE", str(tmp_path / "cache"))
-    local, files = data
-    with MotoServer(tmp_path / "moto.log") as server:
-        url = f"s3://{server.create_bucket('cache')}/store"
-        writer = Store.open(url, **server.storage_options)
-        writer.create_repo("r")
-        commit_dir(writer, "r", local)
-
-        mark = server.mark()
-        first = Store.open(url, **server.storage_options)
-        assert first.get_file("r@master:/d1/f0009.bin") == files["/d1/f0009.bin"]
-        fetched = _pack_gets(server, mark)
-
-        mark = server.mark()
-        second = Store.open(url, **server.storage_options)
-        assert second.get_file("r@master:/d0/f0004.bin") == files["/d0/f0004.bin"]
-        # the second reader reads only the object's own range from the pack, no index
-        assert fetched >= 2
-        assert _pack_gets(server, mark) == 1
-
-
-@pytest.mark.s3
-def test_an_altered_cached_index_is_not_trusted(aws_credentials, tmp_path, data, monkeypatch):
+@pytest.fixture
+def packed_on_s3(aws_credentials, tmp_path, data, monkeypatch):
+    """``(server, url, files, cache)``: repo ``r`` on a fresh S3 server, its 100 files in one
+    pack, pack indexes cached under ``cache``."""
     cache = tmp_path / "cache"
     monkeypatch.setenv("DAGSTER_VERSIONED_CACHE", str(cache))
     local, files = data
@@ -500,15 +462,39 @@ def test_an_altered_cached_index_is_not_trusted(aws_credentials, tmp_path, data,
         writer = Store.open(url, **server.storage_options)
         writer.create_repo("r")
         commit_dir(writer, "r", local)
-        Store.open(url, **server.storage_options).get_file("r@master:/d0/f0000.bin")
-        (cached,) = list(cache.rglob("*.idx"))
-        raw = bytearray(cached.read_bytes())
-        raw[-5] ^= 0xFF  # an offset or length in the cached index
-        cached.write_bytes(bytes(raw))
+        yield server, url, files, cache
 
-        reader = Store.open(url, **server.storage_options)
-        for path, content in files.items():
-            assert reader.get_file(f"r@master:{path}") == content
+
+@pytest.mark.s3
+def test_a_cold_reader_on_s3_reads_pack_indexes_from_the_local_cache(packed_on_s3):
+    """A new process does not re-fetch the index of every pack: packs never change, so the
+    index read once is kept on local disk and shared by every later reader."""
+    server, url, files, _ = packed_on_s3
+    mark = server.mark()
+    first = Store.open(url, **server.storage_options)
+    assert first.get_file("r@master:/d1/f0009.bin") == files["/d1/f0009.bin"]
+    fetched = _pack_gets(server, mark)
+
+    mark = server.mark()
+    second = Store.open(url, **server.storage_options)
+    assert second.get_file("r@master:/d0/f0004.bin") == files["/d0/f0004.bin"]
+    # the second reader reads only the object's own range from the pack, no index
+    assert fetched >= 2
+    assert _pack_gets(server, mark) == 1
+
+
+@pytest.mark.s3
+def test_an_altered_cached_index_is_not_trusted(packed_on_s3):
+    server, url, files, cache = packed_on_s3
+    Store.open(url, **server.storage_options).get_file("r@master:/d0/f0000.bin")
+    (cached,) = list(cache.rglob("*.idx"))
+    raw = bytearray(cached.read_bytes())
+    raw[-5] ^= 0xFF  # an offset or length in the cached index
+    cached.write_bytes(bytes(raw))
+
+    reader = Store.open(url, **server.storage_options)
+    for path, content in files.items():
+        assert reader.get_file(f"r@master:{path}") == content
 
 
 def test_a_local_store_keeps_no_index_cache(tmp_path, monkeypatch, data):
@@ -551,10 +537,7 @@ def test_an_entry_of_a_large_pack_pointing_outside_its_data_is_corrupt(
     from dagster_versioned.store import packs
 
     monkeypatch.setattr(packs, "SORTED_MIN", 16)
-    files = make_files(tmp_path / "data", 30)
-    local_store.create_repo("r")
-    commit_dir(local_store, "r", tmp_path / "data")
-    pack = _pack_path(local_store)
+    pack, files = packed_repo(local_store, tmp_path)
     payload = bytearray(pack.read_bytes())
     index_offset = int.from_bytes(payload[-20:-12], "little")
     first_offset_at = index_offset + 32  # the first entry's u64 offset
@@ -569,3 +552,27 @@ def test_an_entry_of_a_large_pack_pointing_outside_its_data_is_corrupt(
 
     with pytest.raises(CorruptStore, match="lies outside the pack's data"):
         read_all()
+
+
+def test_tree_nodes_go_into_tree_packs_that_a_listing_reads_alone(store, store_location, tmp_path):
+    """Every operation reads tree nodes, few read file contents: a cold reader listing a
+    folder reads the indexes of the tree packs, not of the (larger) file packs."""
+    files = {}
+    for d in range(20):  # 20 folders: more new tree nodes than PACK_MIN_OBJECTS
+        for i in range(2):
+            (tmp_path / "data" / f"d{d:02d}").mkdir(parents=True, exist_ok=True)
+            files[f"/d{d:02d}/f{i}.bin"] = os.urandom(500)
+            (tmp_path / "data" / f"d{d:02d}" / f"f{i}.bin").write_bytes(
+                files[f"/d{d:02d}/f{i}.bin"]
+            )
+    store.create_repo("r")
+    commit_dir(store, "r", tmp_path / "data")
+    names = list_packs(store.backend)
+    assert sorted(n.endswith(".tree") for n in names) == [False, True]
+    url, options = store_location
+
+    reader = Store.open(url, **options)
+    assert [i.path for i in reader.list_file("r@master:/d07")] == ["/d07/f0.bin", "/d07/f1.bin"]
+    assert all(n.endswith(".tree") for n in reader.objects.packs._known)
+    assert reader.get_file("r@master:/d07/f1.bin") == files["/d07/f1.bin"]
+    assert set(reader.objects.packs._known) == set(names)
