@@ -34,6 +34,8 @@ AWS_ENV_UNSET = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_
 START_TIMEOUT = 30.0
 
 _REQUEST_LINE = re.compile(rb'"([A-Z]+) (\S+) HTTP/[\d.]+" (\d{3})')
+_BARRIER = "dv-log-barrier-"
+"""Path prefix of the marker requests that ``MotoServer`` sends to itself (never counted)."""
 
 
 class MotoServerError(RuntimeError):
@@ -163,17 +165,40 @@ class MotoServer:
 
     # -- counting ----------------------------------------------------------------------------
 
+    def _barrier(self) -> int:
+        """Send one marker request and wait for its log line; returns the log size after it.
+
+        The server logs a request after answering it, so a client that has its answer may read
+        the log before the line is there. With one request at a time (``serial``), once the
+        marker's line is in the log every earlier request's line is too.
+        """
+        token = f"{_BARRIER}{time.monotonic_ns()}".encode()
+        _answers_http(f"{self.endpoint}/{token.decode()}")
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            data = self.log_path.read_bytes()
+            at = data.find(token)
+            if at >= 0:
+                end = data.find(b"\n", at)
+                return len(data) if end < 0 else end + 1
+            if time.monotonic() > deadline:
+                raise MotoServerError(f"the server never logged the marker request {token!r}")
+            time.sleep(0.005)
+
     def mark(self) -> int:
         """A position in the request log; ``requests_since(mark)`` lists what came after."""
-        return self.log_path.stat().st_size
+        return self._barrier()
 
     def requests_since(self, mark: int) -> list[Request]:
+        """The requests answered since ``mark``, every one of them (see ``_barrier``)."""
+        end = self._barrier()
         with self.log_path.open("rb") as f:
             f.seek(mark)
-            data = f.read()
+            data = f.read(end - mark)
         return [
             Request(m.group(1).decode(), m.group(2).decode(), int(m.group(3)))
             for m in _REQUEST_LINE.finditer(data)
+            if _BARRIER.encode() not in m.group(2)
         ]
 
 
