@@ -34,6 +34,8 @@ AWS_ENV_UNSET = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_
 START_TIMEOUT = 30.0
 
 _REQUEST_LINE = re.compile(rb'"([A-Z]+) (\S+) HTTP/[\d.]+" (\d{3})')
+_ANSI = re.compile(rb"\x1b\[[0-9;]*m")
+"""Werkzeug colours some log lines (a 404, a 206) with terminal escapes, in some environments."""
 _BARRIER = "dv-log-barrier-"
 """Path prefix of the marker requests that ``MotoServer`` sends to itself (never counted)."""
 
@@ -194,7 +196,7 @@ class MotoServer:
         end = self._barrier()
         with self.log_path.open("rb") as f:
             f.seek(mark)
-            data = f.read(end - mark)
+            data = _ANSI.sub(b"", f.read(end - mark))
         return [
             Request(m.group(1).decode(), m.group(2).decode(), int(m.group(3)))
             for m in _REQUEST_LINE.finditer(data)
