@@ -33,11 +33,9 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:  # fsspec is imported only for non-local storage: dvctl must start fast
     import fsspec
 
-from dagster_versioned.errors import StorageError, UnsupportedBackend
+from dagster_versioned.errors import StorageError
 from dagster_versioned.store.credentials import (
-    redact_url,
     scrub_credentials,
-    secret_values,
 )
 from dagster_versioned.store.retry import RetryPolicy, call_with_retries
 
@@ -49,8 +47,7 @@ _LOCAL_SPLIT_MIN = 64
 """Local batches this large are written by two threads (see ``LocalBackend.write_missing``)."""
 REFRESH_AFTER = 600.0
 """Seconds after which a reused object's age is refreshed (gc's grace must be longer)."""
-_S3_PROTOCOLS = ("s3", "s3a")
-# Storage-option names whose values are secrets, wherever they are nested.
+S3_PROTOCOLS = ("s3", "s3a")
 log = logging.getLogger("dagster_versioned.store")
 T = TypeVar("T")
 
@@ -130,7 +127,7 @@ class Backend:
 
     def read(self, key: str) -> bytes:
         # s3fs asks for the size first (a HEAD per read) unless told not to split the read.
-        options = {"max_concurrency": 1} if self.protocol in _S3_PROTOCOLS else {}
+        options = {"max_concurrency": 1} if self.protocol in S3_PROTOCOLS else {}
 
         def call() -> bytes:
             return bytes(self.fs.cat_file(self.path(key), **options))
@@ -235,7 +232,7 @@ class Backend:
         if any link does. Elsewhere ``rm`` also removes the folders (memory keeps them).
         """
         path = self.path(key)
-        if self.protocol not in _S3_PROTOCOLS:
+        if self.protocol not in S3_PROTOCOLS:
 
             def rm_tree() -> None:
                 with contextlib.suppress(FileNotFoundError):
@@ -270,7 +267,7 @@ class Backend:
     def mtime(self, key: str) -> float | None:
         """Modification time in seconds since the epoch, if the backend knows it."""
         path = self.path(key)
-        if self.protocol in _S3_PROTOCOLS:
+        if self.protocol in S3_PROTOCOLS:
             return self._call("inspecting", key, lambda: self._s3_mtime(path))
 
         def call() -> dict[str, Any] | None:
@@ -554,74 +551,3 @@ class LocalBackend(Backend):
         elif time.time() - mtime > REFRESH_AFTER:
             with contextlib.suppress(FileNotFoundError):
                 os.utime(self.path(key))
-
-
-def open_backend(
-    url: str,
-    *,
-    single_writer: bool = False,
-    retry: RetryPolicy | None = None,
-    **storage_options: Any,
-) -> Backend:
-    """Open the fsspec location ``url`` as a backend, refusing one that cannot create exclusively.
-
-    Branch heads move by exclusive create; on a backend without it two writers could both
-    advance a branch and one commit would silently vanish, so such a backend is refused unless
-    the caller promises there is only one writer. ``retry`` bounds the retries of transient
-    storage failures (see ``retry.py``).
-    """
-    local = _local_path(url)
-    if local is not None and not storage_options:
-        return LocalBackend(os.path.abspath(os.path.expanduser(local)), url)
-    import fsspec
-    from fsspec.implementations.local import LocalFileSystem
-    from fsspec.implementations.memory import MemoryFileSystem
-
-    s3 = url.partition("://")[0] in _S3_PROTOCOLS
-    if s3:
-        storage_options = _single_attempt_botocore(storage_options)
-    try:
-        with translate_errors(f"opening storage {redact_url(url)}"):
-            fs, root = fsspec.core.url_to_fs(url, **storage_options)
-    except (ValueError, ImportError) as e:  # an unknown protocol, or its package is missing
-        raise UnsupportedBackend(
-            scrub_credentials(f"cannot open storage {redact_url(url)}: {e}", url)
-        ) from e
-    if isinstance(fs, LocalFileSystem):
-        return LocalBackend(os.path.abspath(root), url)
-    if isinstance(fs, MemoryFileSystem):
-        root = "/" + root.lstrip("/")
-    if s3 and isinstance(getattr(fs, "retries", None), int):
-        fs.retries = 1  # s3fs's own loop: the backend retries, and logs, instead
-    backend = Backend(fs, root, url, retry=retry, secret_values=secret_values(storage_options))
-    if not backend.supports_exclusive_create() and not single_writer:
-        raise UnsupportedBackend(
-            f"storage {redact_url(url)} (protocol '{backend.protocol}') cannot create files "
-            "exclusively, so concurrent writers could lose commits; use local disk, memory:// or "
-            "s3://, or pass single_writer=True if only one process ever writes"
-        )
-    return backend
-
-
-def _single_attempt_botocore(options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` with botocore's retries turned down to one attempt, unless the user set them.
-
-    The backend's loop retries instead: it knows the key, logs each retry and bounds the total;
-    botocore's would run silently inside each of its attempts.
-    """
-    config = dict(options.get("config_kwargs") or {})
-    if "retries" in config:
-        return options
-    config["retries"] = {"total_max_attempts": 1, "mode": "standard"}
-    return {**options, "config_kwargs": config}
-
-
-def _local_path(url: str) -> str | None:
-    """The path of a plain local location (``/x``, ``./x``, ``file:///x``), else ``None``."""
-    if "::" in url:
-        return None
-    if url.startswith("file://"):
-        return url[len("file://") :]
-    if "://" in url:
-        return None
-    return url

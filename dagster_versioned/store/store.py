@@ -18,7 +18,6 @@ from dagster_versioned.errors import (
     StorageError,
     VersionedError,
 )
-from dagster_versioned.store.backend import open_backend
 from dagster_versioned.store.commits import (
     canonical_json,
     format_time,
@@ -30,6 +29,7 @@ from dagster_versioned.store.file_ops import FileOps
 from dagster_versioned.store.names import (
     validate_repo_name,
 )
+from dagster_versioned.store.opening import open_backend
 from dagster_versioned.store.records import RepoInfo
 
 FORMAT_VERSION = 1

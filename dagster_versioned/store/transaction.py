@@ -84,13 +84,13 @@ class CommitWriter:
         elif isinstance(data, str | bytes | bytearray | memoryview):
             # A view is stored as it is when the write happens now; one written later, on an
             # IO thread, is copied first, so the caller may reuse its buffer at once.
-            raw: bytes | memoryview = (
-                data.encode()
-                if isinstance(data, str)
-                else data
-                if isinstance(data, bytes) or (isinstance(data, memoryview) and not self._deferred)
-                else bytes(data)
-            )
+            raw: bytes | memoryview
+            if isinstance(data, str):
+                raw = data.encode()
+            elif isinstance(data, bytes) or (isinstance(data, memoryview) and not self._deferred):
+                raw = data
+            else:
+                raw = bytes(data)
             chunks, size = ([self._put_bytes(raw)] if len(raw) else []), len(raw)
         else:
             chunks, size = self._store.objects.put_stream(data)

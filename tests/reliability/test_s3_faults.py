@@ -26,9 +26,9 @@ import pytest
 
 from dagster_versioned.errors import StorageError, StorageUnavailableError, VersionedError
 from dagster_versioned.store import Store
-from dagster_versioned.store.backend import open_backend
 from dagster_versioned.store.maintenance import fsck
 from dagster_versioned.store.objects import hash_bytes
+from dagster_versioned.store.opening import open_backend
 from dagster_versioned.store.retry import RetryPolicy
 
 from .s3_fault_proxy import (

@@ -1,0 +1,88 @@
+"""Opening a storage URL as a backend: plain local paths without fsspec (so ``dvctl`` starts
+fast), everything else through fsspec, refusing a location that cannot create exclusively."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from dagster_versioned.errors import UnsupportedBackend
+from dagster_versioned.store.backend import (
+    S3_PROTOCOLS,
+    Backend,
+    LocalBackend,
+    translate_errors,
+)
+from dagster_versioned.store.credentials import redact_url, scrub_credentials, secret_values
+from dagster_versioned.store.retry import RetryPolicy
+
+
+def open_backend(
+    url: str,
+    *,
+    single_writer: bool = False,
+    retry: RetryPolicy | None = None,
+    **storage_options: Any,
+) -> Backend:
+    """Open the fsspec location ``url`` as a backend, refusing one that cannot create exclusively.
+
+    Branch heads move by exclusive create; on a backend without it two writers could both
+    advance a branch and one commit would silently vanish, so such a backend is refused unless
+    the caller promises there is only one writer. ``retry`` bounds the retries of transient
+    storage failures (see ``retry.py``).
+    """
+    local = _local_path(url)
+    if local is not None and not storage_options:
+        return LocalBackend(os.path.abspath(os.path.expanduser(local)), url)
+    import fsspec
+    from fsspec.implementations.local import LocalFileSystem
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    s3 = url.partition("://")[0] in S3_PROTOCOLS
+    if s3:
+        storage_options = _single_attempt_botocore(storage_options)
+    try:
+        with translate_errors(f"opening storage {redact_url(url)}"):
+            fs, root = fsspec.core.url_to_fs(url, **storage_options)
+    except (ValueError, ImportError) as e:  # an unknown protocol, or its package is missing
+        raise UnsupportedBackend(
+            scrub_credentials(f"cannot open storage {redact_url(url)}: {e}", url)
+        ) from e
+    if isinstance(fs, LocalFileSystem):
+        return LocalBackend(os.path.abspath(root), url)
+    if isinstance(fs, MemoryFileSystem):
+        root = "/" + root.lstrip("/")
+    if s3 and isinstance(getattr(fs, "retries", None), int):
+        fs.retries = 1  # s3fs's own loop: the backend retries, and logs, instead
+    backend = Backend(fs, root, url, retry=retry, secret_values=secret_values(storage_options))
+    if not backend.supports_exclusive_create() and not single_writer:
+        raise UnsupportedBackend(
+            f"storage {redact_url(url)} (protocol '{backend.protocol}') cannot create files "
+            "exclusively, so concurrent writers could lose commits; use local disk, memory:// or "
+            "s3://, or pass single_writer=True if only one process ever writes"
+        )
+    return backend
+
+
+def _single_attempt_botocore(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with botocore's retries turned down to one attempt, unless the user set them.
+
+    The backend's loop retries instead: it knows the key, logs each retry and bounds the total;
+    botocore's would run silently inside each of its attempts.
+    """
+    config = dict(options.get("config_kwargs") or {})
+    if "retries" in config:
+        return options
+    config["retries"] = {"total_max_attempts": 1, "mode": "standard"}
+    return {**options, "config_kwargs": config}
+
+
+def _local_path(url: str) -> str | None:
+    """The path of a plain local location (``/x``, ``./x``, ``file:///x``), else ``None``."""
+    if "::" in url:
+        return None
+    if url.startswith("file://"):
+        return url[len("file://") :]
+    if "://" in url:
+        return None
+    return url
