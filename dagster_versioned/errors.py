@@ -23,19 +23,48 @@ fits, the class inherits it too, so code that only knows ``FileNotFoundError`` o
     ├── StateError
     │   ├── CommitNotFinished
     │   ├── CommitFinished
-    │   └── RepoInUse
+    │   ├── RepoInUse
+    │   ├── JobEnded
+    │   └── Unrunnable
     ├── Conflict
+    ├── JobFailed
     ├── StorageError (OSError)
     │   ├── StorageUnavailableError
     │   └── UnsupportedBackend
     └── CorruptStore
+        └── CorruptObject
+
+Errors carry their data as attributes, not only in the message: ``Conflict.expected`` and
+``.got`` (the version a writer last read and the one it found), ``CorruptObject.oid``,
+``.expected`` and ``.got`` (the hash an object should have and the one its bytes have),
+``JobFailed.job`` (the ended job's record). They survive pickling, so an error raised in a
+worker process reaches its parent whole.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class VersionedError(Exception):
     """Root of every error dagster-versioned raises on purpose."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default pickling calls ``cls(*self.args)``, which fails or loses the data of a
+        # class whose constructor takes other arguments than its message (most here do).
+        return _restore, (type(self), self.args, self.__dict__)
+
+
+def _restore(cls: type[VersionedError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    """Rebuild a pickled ``VersionedError`` from its args and attributes, without ``__init__``."""
+    # ``__new__`` of the builtin whose layout instances have (``OSError`` for storage errors).
+    base = max(
+        (c for c in cls.__mro__ if c.__module__ == "builtins"), key=lambda c: c.__basicsize__
+    )
+    error = base.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class NotFound(VersionedError, LookupError):
@@ -145,7 +174,10 @@ class RepoInUse(StateError):
 class Conflict(VersionedError):
     """A compare-and-swap lost its race too many times, or two writes collide.
 
-    ``expected`` and ``got`` carry what the writer believed and what it found.
+    ``expected`` is what the writer believed when it last tried (the ref-log seq or revision it
+    had read; ``None``: there was none yet), ``got`` what it found instead (the newest seq or
+    revision, written by the writers that beat it). The message names the ref or record and
+    how many attempts were made.
     """
 
     def __init__(self, message: str, *, expected: object = None, got: object = None) -> None:
@@ -178,3 +210,80 @@ class UnsupportedBackend(StorageError):
 
 class CorruptStore(VersionedError):
     """Stored data does not match its hash or a reference points nowhere."""
+
+
+class CorruptObject(CorruptStore):
+    """A content-addressed object (a chunk, a tree node, a pack) is not what its name says.
+
+    ``oid`` names the object; ``expected`` is the hash its bytes should have (its ``oid``);
+    ``got`` is the hash they have, or ``None`` when they could not be hashed whole (the
+    object is missing or cut short, which the message says); ``key`` is where its bytes were
+    read (a loose object's key or its pack's), ``None`` when found nowhere or not known.
+    """
+
+    def __init__(
+        self, message: str, *, oid: str, got: str | None = None, key: str | None = None
+    ) -> None:
+        self.oid = oid
+        self.expected = oid
+        self.got = got
+        self.key = key
+        super().__init__(message)
+
+
+class JobEnded(StateError):
+    """A change to a job record that already ended (or was restarted by another run).
+
+    Terminal job states are final, so the change is refused rather than written; ``job``
+    is the record as it stands.
+    """
+
+    def __init__(self, message: str, *, job: object) -> None:
+        self.job = job
+        super().__init__(message)
+
+
+class Unrunnable(StateError):
+    """A job cannot run because jobs of its global id upstream ended without success.
+
+    ``failed`` lists those upstream pipelines; ``pipeline`` and ``job_id`` name the job
+    (``""`` when the raiser did not know them).
+    """
+
+    def __init__(self, failed: list[str], *, pipeline: str = "", job_id: str = "") -> None:
+        self.failed = failed
+        self.pipeline = pipeline
+        self.job_id = job_id
+        super().__init__(
+            f"unrunnable because the following upstream pipelines failed: {', '.join(failed)}"
+        )
+
+
+class JobFailed(VersionedError):
+    """The job ended in FAILURE, KILLED or UNRUNNABLE; ``job`` holds its record.
+
+    ``job`` is a ``pipelines.jobs.JobInfo`` (typed loosely to keep this module free of
+    imports); ``pipeline``, ``job_id``, ``state`` and ``reason`` read from it.
+    """
+
+    def __init__(self, job: Any) -> None:
+        self.job = job
+        state = getattr(job.state, "short", job.state)
+        super().__init__(f"job {job.pipeline}@{job.id} {state}: {job.reason}")
+
+    @property
+    def pipeline(self) -> str:
+        return str(self.job.pipeline)
+
+    @property
+    def job_id(self) -> str:
+        return str(self.job.id)
+
+    @property
+    def state(self) -> Any:
+        """The job's ``JobState`` (FAILURE, KILLED or UNRUNNABLE)."""
+        return self.job.state
+
+    @property
+    def reason(self) -> str:
+        return str(self.job.reason)

@@ -171,11 +171,11 @@ def create_branch(
     """
     from dagster_versioned.store import Trigger
 
-    has_condition = bool(trigger_size or trigger_cron or trigger_commits or trigger_all)
-    if has_condition and not trigger_branch:
+    conditions = _trigger_flags(trigger_size, trigger_cron, trigger_commits, trigger_all)
+    if conditions and not trigger_branch:
         fail(
             "trigger condition specified without a branch to trigger on, "
-            "specify a branch with --trigger"
+            f"specify a branch with --trigger (got {' '.join(conditions)})"
         )
     trigger = None
     if trigger_branch:
@@ -188,6 +188,14 @@ def create_branch(
         )
     head_ref = _head_ref(branch, head) if head else None
     store().create_branch(branch, head=head_ref, trigger=trigger)
+
+
+def _trigger_flags(size: str | None, cron: str | None, commits: int, all_: bool) -> list[str]:
+    """The trigger conditions given, as typed (for an error naming them); unset ones omitted."""
+    flags = [f"--trigger-size {size!r}"] if size else []
+    flags += [f"--trigger-cron {cron!r}"] if cron else []
+    flags += [f"--trigger-commits {commits}"] if commits else []
+    return flags + (["--trigger-all"] if all_ else [])
 
 
 @verb("list").command("branch", short_help="Return all branches on a repo.")

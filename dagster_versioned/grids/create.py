@@ -143,7 +143,10 @@ class JobOptions:
         if self.schedule is not None:
             check_cron(self.schedule)
             if self.at is not None:
-                raise InvalidArgument("give either a cron schedule or at=, not both")
+                raise InvalidArgument(
+                    f"give either a cron schedule or at=, not both: got "
+                    f"schedule={self.schedule!r} and at={self.at.isoformat()}"
+                )
         if self.at is not None and self.at.tzinfo is None:
             raise InvalidArgument(
                 f"at={self.at.isoformat()} has no time zone; give an aware datetime "
@@ -179,7 +182,10 @@ def create_job_record(
     project = Path(options.snapshot).resolve() if options.snapshot is not None else None
     if project is not None:
         if not project.is_dir():
-            raise InvalidArgument(f"snapshot={str(options.snapshot)!r} is not a directory")
+            raise InvalidArgument(
+                f"snapshot={str(options.snapshot)!r} is not a directory; give the project "
+                "directory to snapshot, or snapshot=None to run live code"
+            )
         check_functions(pipeline, project, project_files(project, store))
     jobs = GridJobStore(store)
     if jobs.exists(name):

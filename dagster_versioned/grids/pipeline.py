@@ -61,7 +61,10 @@ class GridStep:
     def __post_init__(self) -> None:
         validate_identifier(self.name, "step")
         if (self.fn is None) == (self.script is None):
-            raise InvalidSpec(f"step '{self.name}': give exactly one of fn= or script=")
+            given = "neither" if self.fn is None else "both"
+            raise InvalidSpec(
+                f"step '{self.name}': give exactly one of fn= or script=, got {given}"
+            )
         if self.script is not None and Path(self.script).suffix not in SCRIPT_KINDS:
             raise InvalidSpec(
                 f"step '{self.name}': script {self.script!r} must end in {', '.join(SCRIPT_KINDS)}"
@@ -128,11 +131,14 @@ class GridPipeline:
         object.__setattr__(self, "steps", steps)
         object.__setattr__(self, "parameters", dict(self.parameters))
         if not steps:
-            raise InvalidSpec(f"pipeline '{self.name}' has no steps")
+            raise InvalidSpec(f"pipeline '{self.name}' has no steps; give at least one GridStep")
         seen: set[str] = set()
         for step in steps:
             if step.name in seen:
-                raise InvalidSpec(f"pipeline '{self.name}': two steps are named '{step.name}'")
+                raise InvalidSpec(
+                    f"pipeline '{self.name}': two steps are named '{step.name}'; "
+                    "give each step a distinct name"
+                )
             for dep in step.deps:
                 if dep not in seen:
                     raise InvalidSpec(
@@ -154,7 +160,10 @@ class GridPipeline:
         for s in self.steps:
             if s.name == name:
                 return s
-        raise InvalidSpec(f"pipeline '{self.name}' has no step '{name}'")
+        raise InvalidSpec(
+            f"pipeline '{self.name}' has no step '{name}'; its steps: "
+            f"{', '.join(step_names(self.steps))}"
+        )
 
     def to_json(self, project_dir: Path | None = None) -> dict[str, Any]:
         return {

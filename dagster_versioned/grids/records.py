@@ -369,7 +369,15 @@ class GridJobStore:
                 self.backend.write(f"{current.prefix}/job.json", data)
                 return new
             time.sleep(0.005)
-        raise Conflict(f"could not update grid job '{name}': too many concurrent writers")
+        read = current.revision
+        found = self.get(name).revision
+        raise Conflict(
+            f"could not update grid job '{name}': other writers changed it first "
+            f"{_CAS_ATTEMPTS} times (last read revision {read}, now {found}); "
+            "too many concurrent writers",
+            expected=read,
+            got=found,
+        )
 
     def delete(self, name: str) -> None:
         self.get(name)
@@ -417,7 +425,16 @@ class GridJobStore:
                 return batch
             previous = self.batch(name, index)
             index += 1
-        raise Conflict(f"could not create a batch of grid job '{name}'")
+        read = index - 2 if index > 1 else None  # the newest batch known when it last tried
+        indices = self.batch_indices(name)
+        found = indices[-1] if indices else None
+        raise Conflict(
+            f"could not create a batch of grid job '{name}': other writers took the next "
+            f"batch index first {_CAS_ATTEMPTS} times (last tried {index - 1}; newest batch "
+            f"last read {read}, now {found}); too many concurrent writers",
+            expected=read,
+            got=found,
+        )
 
     def run_states(self, name: str, index: int) -> dict[int, RunState]:
         data = self.backend.read_or_none(f"{ROOT}/{name}/batches/{index:06d}/runs.json")

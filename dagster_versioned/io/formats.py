@@ -161,6 +161,15 @@ FORMATS: dict[str, Format] = {
         Format("tree", DATA_NAME, _is_path, _not_a_file, _not_a_file),
     )
 }
+_HOLDS = {
+    "parquet": "a pandas.DataFrame",
+    "bytes": "bytes, bytearray or memoryview",
+    "text": "str",
+    "json": "None, bool, int, float, or a list or dict (str keys) of those",
+    "pickle": "any picklable value",
+    "tree": "a pathlib.Path to a local directory or file",
+}
+"""What each format stores, as an error tells it."""
 _BY_FILENAME = {f.filename: f for f in FORMATS.values()}
 _CHOICE_ORDER = ("tree", "parquet", "bytes", "text", "json", "pickle")
 
@@ -175,9 +184,15 @@ def choose_format(obj: Any, override: str | None = None) -> Format:
             )
         if not fmt.accepts(obj):
             raise InvalidArgument(
-                f"format {fmt.name!r} cannot store a value of type {type(obj).__name__}"
+                f"format {fmt.name!r} cannot store a value of type {type(obj).__name__}: "
+                f"it stores {_HOLDS[fmt.name]}; without dv/format this value is stored as "
+                f"{_by_type(obj).name!r}"
             )
         return fmt
+    return _by_type(obj)
+
+
+def _by_type(obj: Any) -> Format:
     return next(FORMATS[name] for name in _CHOICE_ORDER if FORMATS[name].accepts(obj))
 
 

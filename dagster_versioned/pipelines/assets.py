@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from dagster_versioned.errors import VersionedError
+from dagster_versioned.errors import JobEnded, VersionedError
 from dagster_versioned.io.resource import VersionedStoreResource
 from dagster_versioned.io.tags import (
     GLOBAL_ID_TAG,
@@ -236,8 +236,17 @@ def mark_downstream_unrunnable(store: Store, failed: str, gid: str, run_id: str)
     reason = f"unrunnable because the following upstream pipelines failed: {failed}"
     for name in below:
         job = jobs.find_job(name, gid)
-        if job is not None and job.state == JobState.CREATED:
-            jobs.save_job(job.with_state(JobState.UNRUNNABLE, reason))
+        if job is None or job.state != JobState.CREATED:
+            continue
+        with contextlib.suppress(JobEnded):  # it ended meanwhile: that state is final
+            jobs.update_job(
+                job,
+                lambda cur: (
+                    cur.with_state(JobState.UNRUNNABLE, reason)
+                    if cur.state == JobState.CREATED
+                    else None
+                ),
+            )
 
 
 def execute(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -33,6 +34,8 @@ from dagster_versioned.pipelines.assets import (
 from dagster_versioned.pipelines.fanout import INTERMEDIATE_IO
 from dagster_versioned.pipelines.inputs import pfs_inputs
 from dagster_versioned.pipelines.jobs import JobStore
+from dagster_versioned.pipelines.leases import WorkerLease
+from dagster_versioned.pipelines.lost import end_lost_workers
 from dagster_versioned.pipelines.runner import create_job, ensure_output_repo, register_pipeline
 from dagster_versioned.pipelines.spec import PipelineSpec
 from dagster_versioned.store import Commit, Store
@@ -150,6 +153,7 @@ def versioned_definitions(
     all_sensors = [*branch_sensors, *sensors]
     if pipelines:
         all_sensors.extend(ended_run_sensors(storage=storage, storage_options=storage_options))
+        all_sensors.append(lost_workers_sensor(storage=storage, storage_options=storage_options))
         all_sensors.append(
             trigger_sensor(
                 pipelines,
@@ -341,3 +345,70 @@ def ended_run_sensors(
             )(end)
         )
     return sensors
+
+
+RUN_GRACE = 10.0
+"""Seconds after a lost worker's last heartbeat before the sensor fails its Dagster run itself:
+a run worker that is alive (its step process was killed) reports the crash sooner."""
+
+
+def lost_workers_sensor(
+    *,
+    storage: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+    minimum_interval_seconds: int = 5,
+) -> dg.SensorDefinition:
+    """End the jobs of workers killed mid-job (SIGKILL, OOM, a lost machine), and their runs.
+
+    Dagster's run monitoring cannot see a dead run worker with the default run launcher, so
+    its run would stay STARTED and the job RUNNING for ever. Every worker holds a lease in
+    the store (``pipelines/leases.py``); this sensor finds leases whose process is gone, ends
+    their jobs FAILURE with a reason naming the worker, and reports a run that no live worker
+    is left in as failed — the UI shows why, and the FAILURE run-status sensor then marks its
+    downstream jobs UNRUNNABLE. A re-execution restarts the job (``restart`` + 1) and keeps
+    the datums that had finished.
+    """
+
+    @dg.sensor(
+        name="dv_lost_workers",
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="ends jobs whose worker was killed mid-job, and fails their runs",
+    )
+    def _lost_workers_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        store = open_store(storage, storage_options)
+
+        def settle_run(lease: WorkerLease, reason: str) -> bool:
+            assert lease.run_id is not None  # only asked about workers of a Dagster run
+            return fail_lost_run(context.instance, lease.run_id, reason, lease.time)
+
+        found = end_lost_workers(store, settle_run=settle_run)
+        for lease, job in found:
+            state = job.state.short if job is not None else "gone"
+            context.log.warning(f"{lease.pipeline}@{lease.job_id} ({state}): {lease.lost_reason()}")
+        return dg.SkipReason(f"{len(found)} lost worker(s)" if found else "no lost worker")
+
+    return _lost_workers_sensor
+
+
+def fail_lost_run(
+    instance: dg.DagsterInstance, run_id: str, reason: str, last_heard: float
+) -> bool:
+    """Report run ``run_id`` failed (canceled, if it was being canceled) because a worker of it
+    was lost; ``False`` while it is too early to tell (``RUN_GRACE``). ``True`` once nothing
+    is left to do: the run ended, is unknown, or was reported now."""
+    run = instance.get_run_by_id(run_id)
+    if run is None or run.status not in (
+        dg.DagsterRunStatus.STARTING,
+        dg.DagsterRunStatus.STARTED,
+        dg.DagsterRunStatus.CANCELING,
+    ):
+        return True
+    if time.time() - last_heard < RUN_GRACE:
+        return False
+    message = f"{reason}; Dagster cannot see a dead run worker, so dagster-versioned ends the run"
+    if run.status == dg.DagsterRunStatus.CANCELING:
+        instance.report_run_canceled(run, message)
+    else:
+        instance.report_run_failed(run, message)
+    return True

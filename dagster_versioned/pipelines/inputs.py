@@ -16,6 +16,26 @@ from dagster_versioned.store.names import validate_branch_name, validate_repo_na
 from dagster_versioned.store.triggers import Trigger
 
 _RESERVED_NAMES = frozenset({"out", ".env"})
+_PFS_KNOWN = frozenset(
+    {
+        "repo",
+        "glob",
+        "branch",
+        "name",
+        "trigger",
+        "join_on",
+        "outer_join",
+        "group_by",
+        "lazy",
+        "empty_files",
+        "reference",
+        "commit",
+        "repo_type",
+        "project",
+        "s3",
+    }
+)
+"""The fields of a ``pfs`` input in a pipeline spec (some are accepted for migration only)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,7 +159,10 @@ def join(*inputs: Input) -> CombinedInput:
     combined = _combine("join", inputs)
     for child in inputs:
         if not isinstance(child, PfsInput) or not child.join_on:
-            raise InvalidSpec("every input of a join must be a pfs input with 'join_on' set")
+            raise InvalidSpec(
+                "every input of a join must be a pfs input with 'join_on' set, got "
+                f"{_describe(child, 'join_on')}"
+            )
     return combined
 
 
@@ -148,13 +171,23 @@ def group(*inputs: Input) -> CombinedInput:
     combined = _combine("group", inputs)
     for child in inputs:
         if not isinstance(child, PfsInput) or not child.group_by:
-            raise InvalidSpec("every input of a group must be a pfs input with 'group_by' set")
+            raise InvalidSpec(
+                "every input of a group must be a pfs input with 'group_by' set, got "
+                f"{_describe(child, 'group_by')}"
+            )
     return combined
+
+
+def _describe(child: Input, key: str) -> str:
+    """A child input as an error names it: a pfs input by its name, a combined one by kind."""
+    if isinstance(child, PfsInput):
+        return f"pfs input '{child.input_name}' without '{key}'"
+    return f"a {child.kind} input"
 
 
 def _combine(kind: str, inputs: tuple[Input, ...]) -> CombinedInput:
     if not inputs:
-        raise InvalidSpec(f"a {kind} input needs at least one input")
+        raise InvalidSpec(f"a {kind} input needs at least one input, got none")
     combined = CombinedInput(kind, tuple(inputs))
     validate_names(combined)
     return combined
@@ -171,7 +204,11 @@ def validate_names(inp: Input) -> None:
     """Input names must be unique (except across a union's children) and not reserved."""
     for leaf in pfs_inputs(inp):
         if leaf.input_name in _RESERVED_NAMES:
-            raise InvalidSpec(f"input cannot be named {leaf.input_name}")
+            raise InvalidSpec(
+                f"input cannot be named {leaf.input_name!r}: "
+                f"{', '.join(repr(n) for n in sorted(_RESERVED_NAMES))} are reserved; "
+                "choose another name (name=...)"
+            )
     _unique(inp)
 
 
@@ -184,7 +221,10 @@ def _unique(inp: Input) -> set[str]:
         if inp.kind != "union":
             dup = names & child_names
             if dup:
-                raise InvalidSpec(f'name "{sorted(dup)[0]}" was used more than once')
+                raise InvalidSpec(
+                    f'name "{sorted(dup)[0]}" was used more than once in a {inp.kind} input; '
+                    "give each input a distinct name (name=...)"
+                )
         names |= child_names
     return names
 
@@ -198,27 +238,16 @@ def input_from_spec(raw: Any, where: str = "input") -> Input:
     ((kind, body),) = raw.items()
     if kind == "pfs":
         if not isinstance(body, dict) or "repo" not in body:
-            raise InvalidSpec(f"{where}.pfs: needs a 'repo'")
-        known = {
-            "repo",
-            "glob",
-            "branch",
-            "name",
-            "trigger",
-            "join_on",
-            "outer_join",
-            "group_by",
-            "lazy",
-            "empty_files",
-            "reference",
-            "commit",
-            "repo_type",
-            "project",
-            "s3",
-        }
-        unknown = sorted(set(body) - known)
+            raise InvalidSpec(
+                f"{where}.pfs: needs a 'repo', as in "
+                f'{{"pfs": {{"repo": "images", "glob": "/*"}}}}, got {body!r}'
+            )
+        unknown = sorted(set(body) - _PFS_KNOWN)
         if unknown:
-            raise InvalidSpec(f"{where}.pfs: unknown field '{unknown[0]}'")
+            raise InvalidSpec(
+                f"{where}.pfs: unknown field '{unknown[0]}'; known fields: "
+                f"{', '.join(sorted(_PFS_KNOWN))}"
+            )
         try:
             return pfs(
                 body["repo"],
@@ -242,6 +271,6 @@ def input_from_spec(raw: Any, where: str = "input") -> Input:
             f"{where}: unknown input kind '{kind}'; use pfs, cross, union, join, group"
         )
     if not isinstance(body, list):
-        raise InvalidSpec(f"{where}.{kind}: expected a list of inputs")
+        raise InvalidSpec(f"{where}.{kind}: expected a list of inputs, got {type(body).__name__}")
     children = [input_from_spec(c, f"{where}.{kind}[{i}]") for i, c in enumerate(body)]
     return makers[kind](*children)

@@ -1,24 +1,37 @@
 """Job and datum records, kept in the store so ``dvctl`` reads them without Dagster running.
 
-A job is one pipeline's share of a global job: ``<pipeline>@<global id>``. Its record is
-rewritten as it moves through Pachyderm's states (CREATED → STARTING → RUNNING → EGRESSING →
-FINISHING → SUCCESS, or FAILURE / KILLED / UNRUNNABLE); every rewrite is an atomic replace, so a
-reader sees one state or the next. The datums of a finished job are written once, and are what
-the next job of the pipeline compares against to skip unchanged work.
+A job is one pipeline's share of a global job: ``<pipeline>@<global id>``. Its record moves
+through Pachyderm's states (CREATED → STARTING → RUNNING → EGRESSING → FINISHING → SUCCESS, or
+FAILURE / KILLED / UNRUNNABLE) and is written by several processes: the run's step, its fan-out
+workers, the run-status sensors and the steps that mark downstream jobs unrunnable. So every
+change is a compare-and-swap on the record's revision log (``store/revlog.py``): a change is a
+function of the current record, re-applied when another writer got there first, and none is
+lost. A terminal state is final: a change to an ended job raises ``JobEnded`` instead of
+overwriting it, so a KILLED written by a sensor stays KILLED however slow the killed process
+is. Only ``restart`` leaves a terminal state — a new run taking the job on, ``restart`` + 1 —
+and the processes of the earlier incarnation are refused from then on.
+
+The datums of a finished job are written once, and are what the next job of the pipeline
+compares against to skip unchanged work.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from dagster_versioned.errors import CorruptStore, JobNotFound
+from dagster_versioned.errors import CorruptStore, JobEnded, JobNotFound
 from dagster_versioned.store import CommitRef, Store
 from dagster_versioned.store.commits import canonical_json, format_time, now, parse_time
+from dagster_versioned.store.revlog import Revision, RevisionLog
+
+JobChange = Callable[["JobInfo"], "JobInfo | None"]
+"""A change to a job record: the new record from the current one, or ``None`` to keep it."""
 
 
 class JobState(StrEnum):
@@ -110,6 +123,8 @@ class JobInfo:
     """transform, input, salt, datum_tries, egress, parallelism_spec, timeouts (spec form)."""
     input_commits: tuple[CommitRef, ...] = ()
     dagster_run_id: str | None = None
+    revision: int = field(default=-1, compare=False)
+    """The stored version this record was read as or written to (its revision log's seq)."""
 
     def with_state(self, state: JobState, reason: str = "", **changes: Any) -> JobInfo:
         at = now()
@@ -226,6 +241,19 @@ class DatumInfo:
         )
 
 
+def _what(job: JobInfo) -> str:
+    return f"job {job.pipeline}@{job.id}"
+
+
+def _decode(found: Revision | None, pipeline: str, job_id: str) -> JobInfo:
+    if found is None:  # ``update`` returns what it wrote or kept: never nothing once created
+        raise JobNotFound(f"job {pipeline}@{job_id} not found")
+    try:
+        return replace(JobInfo.from_json(found.value), revision=found.seq)
+    except (ValueError, KeyError, TypeError, AssertionError) as e:
+        raise CorruptStore(f"job record {pipeline}@{job_id} is unreadable: {e}") from e
+
+
 class JobStore:
     """Job, datum and pipeline records under ``jobs/`` and ``pipelines/`` of a store."""
 
@@ -233,30 +261,76 @@ class JobStore:
         self.store = store
         self.backend = store.backend
 
-    def _key(self, pipeline: str, job_id: str) -> str:
-        return f"jobs/{pipeline}/{job_id}.json"
-
-    def save_job(self, job: JobInfo) -> JobInfo:
-        self.backend.write(self._key(job.pipeline, job.id), canonical_json(job.to_json()))
-        return job
+    def _log(self, pipeline: str, job_id: str) -> RevisionLog:
+        return RevisionLog(
+            self.backend, f"jobs/{pipeline}/{job_id}", hint=f"jobs/{pipeline}/{job_id}.json"
+        )
 
     def create_job(self, job: JobInfo) -> bool:
         """Create the record unless it exists (the first of racing creators wins)."""
-        return self.backend.create(self._key(job.pipeline, job.id), canonical_json(job.to_json()))
+        return self._log(job.pipeline, job.id).create(job.to_json()) is not None
 
     def load_job(self, pipeline: str, job_id: str) -> JobInfo:
-        data = self.backend.read_or_none(self._key(pipeline, job_id))
-        if data is None:
-            raise JobNotFound(f"job {pipeline}@{job_id} not found")
+        """The newest version of the record (``revision`` says which)."""
         try:
-            return JobInfo.from_json(json.loads(data))
-        except (ValueError, KeyError, TypeError, AssertionError) as e:
+            found = self._log(pipeline, job_id).latest()
+        except CorruptStore as e:
             raise CorruptStore(f"job record {pipeline}@{job_id} is unreadable: {e}") from e
+        if found is None:
+            raise JobNotFound(f"job {pipeline}@{job_id} not found")
+        return _decode(found, pipeline, job_id)
 
     def find_job(self, pipeline: str, job_id: str) -> JobInfo | None:
         with contextlib.suppress(JobNotFound):
             return self.load_job(pipeline, job_id)
         return None
+
+    def update_job(self, job: JobInfo, change: JobChange) -> JobInfo:
+        """Apply ``change`` to the newest version of ``job``'s record by compare-and-swap.
+
+        ``job`` is the record as this writer last saw it: its incarnation (``restart``) must
+        still be the stored one. Raises ``JobEnded`` when the stored job has ended or was
+        restarted by another run since; ``change`` (which may run more than once) is then
+        not applied.
+        """
+        log = self._log(job.pipeline, job.id)
+        known = Revision(job.revision, job.to_json()) if job.revision >= 0 else None
+
+        def apply(current: Revision | None) -> dict[str, Any] | None:
+            stored = self._require(current, job)
+            if stored.restart != job.restart:
+                raise JobEnded(
+                    f"job {job.pipeline}@{job.id} was restarted (restart {stored.restart}) "
+                    f"by run {stored.dagster_run_id}; this writer's change is refused",
+                    job=stored,
+                )
+            if stored.state.terminal:
+                raise JobEnded(
+                    f"job {job.pipeline}@{job.id} already ended in {stored.state.short}"
+                    f"{': ' + stored.reason if stored.reason else ''}; it cannot change",
+                    job=stored,
+                )
+            new = change(stored)
+            return None if new is None else new.to_json()
+
+        return _decode(log.update(apply, known=known, what=_what(job)), job.pipeline, job.id)
+
+    def restart_job(self, job: JobInfo, change: JobChange) -> JobInfo:
+        """Like ``update_job``, but for the one change allowed to leave a terminal state: a
+        run taking the job on. ``change`` sees the stored record whatever its state or
+        incarnation, and bumps ``restart`` when it restarts it."""
+        log = self._log(job.pipeline, job.id)
+
+        def apply(current: Revision | None) -> dict[str, Any] | None:
+            new = change(self._require(current, job))
+            return None if new is None else new.to_json()
+
+        return _decode(log.update(apply, what=_what(job)), job.pipeline, job.id)
+
+    def _require(self, current: Revision | None, job: JobInfo) -> JobInfo:
+        if current is None:
+            raise JobNotFound(f"job {job.pipeline}@{job.id} not found")
+        return _decode(current, job.pipeline, job.id)
 
     def pipelines_with_jobs(self) -> list[str]:
         return self.backend.listdir("jobs")
@@ -264,12 +338,16 @@ class JobStore:
     def list_jobs(self, pipeline: str | None = None) -> list[JobInfo]:
         """Jobs newest first, of one pipeline or of all."""
         names = [pipeline] if pipeline else self.pipelines_with_jobs()
-        jobs = [
-            self.load_job(p, n[:-5])
+        # A job's id names its hint (``<id>.json``) and its folder (``<id>/``): either finds
+        # it, also when its first writer died between the first revision and the hint.
+        found = (
+            self.find_job(p, job_id)
             for p in names
-            for n in self.backend.listdir(f"jobs/{p}")
-            if n.endswith(".json")
-        ]
+            for job_id in sorted(
+                {n.removesuffix(".json") for n in self.backend.listdir(f"jobs/{p}")}
+            )
+        )
+        jobs = [j for j in found if j is not None]
         return sorted(jobs, key=lambda j: j.created, reverse=True)
 
     def list_job_set(self, job_id: str) -> list[JobInfo]:

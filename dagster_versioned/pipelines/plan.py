@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
-from dagster_versioned.errors import CommitNotFound, VersionedError
+from dagster_versioned.errors import CommitNotFound, Unrunnable, VersionedError
 from dagster_versioned.pipelines.datums import DatumSpec, compute_datums
 from dagster_versioned.pipelines.inputs import PfsInput, pfs_inputs
 from dagster_versioned.pipelines.jobs import DatumInfo, DatumState, JobInfo, JobState, JobStore
@@ -34,6 +35,9 @@ class JobPlan:
     """Output paths of the previous job that no kept datum owns any more."""
     order: tuple[str, ...]
     """Every datum id, in the job's order."""
+    finished: tuple[DatumInfo, ...] = ()
+    """Datums an earlier incarnation of this job processed (SUCCESS, same hash) before it was
+    lost or ended: kept as they are, not processed again, and counted as processed."""
 
     def batch(self, index: int, count: int) -> list[tuple[DatumSpec, str]]:
         """The ``index``-th of ``count`` near-equal contiguous slices of the work."""
@@ -48,6 +52,7 @@ class JobPlan:
             "skipped": [d.to_json() for d in self.skipped],
             "stale": list(self.stale),
             "order": list(self.order),
+            "finished": [d.to_json() for d in self.finished],
         }
 
     @staticmethod
@@ -58,6 +63,7 @@ class JobPlan:
             skipped=tuple(DatumInfo.from_json(d) for d in raw["skipped"]),
             stale=tuple(raw["stale"]),
             order=tuple(raw["order"]),
+            finished=tuple(DatumInfo.from_json(d) for d in raw.get("finished", [])),
         )
 
 
@@ -86,21 +92,32 @@ def load_plan(store: Store, pipeline: str, job_id: str) -> JobPlan:
     return JobPlan.from_json(json.loads(data))
 
 
+def find_plan(store: Store, pipeline: str, job_id: str) -> JobPlan | None:
+    """The job's plan, ``None`` if it was never planned."""
+    cached = _RECENT.get((store.backend.url, pipeline, job_id))
+    if cached is not None:
+        return cached
+    data = store.backend.read_or_none(_plan_key(pipeline, job_id))
+    return None if data is None else JobPlan.from_json(json.loads(data))
+
+
 _REUSABLE = (DatumState.SUCCESS, DatumState.SKIPPED)
 """A datum the previous job processed, or skipped because an earlier job had: its outputs are
 in the previous output commit either way."""
 
 
-class Unrunnable(VersionedError):
-    def __init__(self, failed: list[str]) -> None:
-        self.failed = failed
-        super().__init__(
-            f"unrunnable because the following upstream pipelines failed: {', '.join(failed)}"
-        )
+def make_plan(
+    store: Store,
+    spec: PipelineSpec,
+    job: JobInfo,
+    pinned: dict[str, str],
+    finished: Mapping[str, DatumInfo] | None = None,
+) -> JobPlan:
+    """Resolve input commits, compute datums and decide which to skip.
 
-
-def make_plan(store: Store, spec: PipelineSpec, job: JobInfo, pinned: dict[str, str]) -> JobPlan:
-    """Resolve input commits, compute datums and decide which to skip."""
+    ``finished`` holds datums that succeeded in an earlier incarnation of this job (by id):
+    one whose hash is the datum's hash now is kept rather than processed again.
+    """
     commits = resolve_inputs(store, spec, job.id, pinned)
     inputs = tuple(
         CommitRef(repo=c.repo, branch=b, id=c.id) for (_, b), c in sorted(commits.items())
@@ -111,6 +128,8 @@ def make_plan(store: Store, spec: PipelineSpec, job: JobInfo, pinned: dict[str, 
     transform = spec.transform_hash
     todo: list[tuple[DatumSpec, str]] = []
     skipped: list[DatumInfo] = []
+    kept_finished: list[DatumInfo] = []
+    finished = finished or {}
     for d in datums:
         h = d.hash(salt, transform)
         prev = previous.get(d.id)
@@ -128,6 +147,8 @@ def make_plan(store: Store, spec: PipelineSpec, job: JobInfo, pinned: dict[str, 
                     reason=prev.reason,
                 )
             )
+        elif (done := finished.get(d.id)) and done.hash == h and done.state == DatumState.SUCCESS:
+            kept_finished.append(replace(done, files=tuple([i.ref for i in d.inputs])))
         else:
             todo.append((d, h))
     kept = {d.id for d in skipped}
@@ -138,6 +159,7 @@ def make_plan(store: Store, spec: PipelineSpec, job: JobInfo, pinned: dict[str, 
         skipped=tuple(skipped),
         stale=tuple(stale),
         order=tuple(d.id for d in datums),
+        finished=tuple(kept_finished),
     )
 
 
@@ -162,7 +184,7 @@ def resolve_inputs(
             continue
         commits[key] = _input_commit(store, leaf, job_id, pinned)
     if failed:
-        raise Unrunnable(sorted(set(failed)))
+        raise Unrunnable(sorted(set(failed)), pipeline=spec.name, job_id=job_id)
     return commits
 
 

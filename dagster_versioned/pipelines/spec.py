@@ -76,6 +76,7 @@ _TRANSFORM_KNOWN = {
     "memory_volume",
     "dockerfile",
 }
+_REPROCESS_SPECS = ("until_success", "every_job")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,14 +112,22 @@ class PipelineSpec:
         except ValueError as e:
             raise InvalidSpec(f"pipeline '{self.name}': {e}") from e
         if (self.fn is None) == (not self.cmd):
-            raise InvalidSpec(f"pipeline '{self.name}': give exactly one of a function or a cmd")
-        if self.datum_tries < 1:
-            raise InvalidSpec(f"pipeline '{self.name}': datum_tries must be ≥ 1")
-        if self.parallelism < 1:
-            raise InvalidSpec(f"pipeline '{self.name}': parallelism must be ≥ 1")
-        if self.reprocess_spec not in ("until_success", "every_job"):
+            given = "neither" if self.fn is None else "both"
             raise InvalidSpec(
-                f"pipeline '{self.name}': reprocess_spec must be 'until_success' or 'every_job'"
+                f"pipeline '{self.name}': give exactly one of a function or a cmd, got {given}"
+            )
+        if self.datum_tries < 1:
+            raise InvalidSpec(
+                f"pipeline '{self.name}': datum_tries must be ≥ 1, got {self.datum_tries!r}"
+            )
+        if self.parallelism < 1:
+            raise InvalidSpec(
+                f"pipeline '{self.name}': parallelism must be ≥ 1, got {self.parallelism!r}"
+            )
+        if self.reprocess_spec not in _REPROCESS_SPECS:
+            raise InvalidSpec(
+                f"pipeline '{self.name}': reprocess_spec must be 'until_success' or 'every_job', "
+                f"got {self.reprocess_spec!r}"
             )
         validate_names(self.input)
 
@@ -187,35 +196,52 @@ def load_spec_file(path: str | Path) -> PipelineSpec:
 
 def spec_from_json(raw: Any, where: str = "spec") -> PipelineSpec:
     if not isinstance(raw, dict):
-        raise InvalidSpec(f"{where}: expected a JSON object")
+        raise InvalidSpec(f"{where}: expected a JSON object, got {type(raw).__name__}")
     unknown = sorted(set(raw) - _KNOWN)
     if unknown:
-        raise InvalidSpec(f"{where}: unknown field '{unknown[0]}'")
+        raise InvalidSpec(
+            f"{where}: unknown field '{unknown[0]}'; known fields: {', '.join(sorted(_KNOWN))}"
+        )
     name = (
         (raw.get("pipeline") or {}).get("name") if isinstance(raw.get("pipeline"), dict) else None
     )
     if not name:
-        raise InvalidSpec(f"{where}: field 'pipeline.name' is required")
+        got = f", got {raw['pipeline']!r}" if "pipeline" in raw else ""
+        raise InvalidSpec(
+            f"{where}: field 'pipeline.name' is required, as in "
+            f'{{"pipeline": {{"name": "my-pipeline"}}}}{got}'
+        )
     if "input" not in raw:
-        raise InvalidSpec(f"{where}: field 'input' is required")
+        raise InvalidSpec(
+            f"{where}: field 'input' is required (one of pfs, cross, union, join, group)"
+        )
     transform = raw.get("transform")
     if not isinstance(transform, dict) or not transform.get("cmd"):
-        raise InvalidSpec(f"{where}: field 'transform.cmd' is required (a list of strings)")
+        got = f", got {transform!r}" if "transform" in raw else ""
+        raise InvalidSpec(f"{where}: field 'transform.cmd' is required (a list of strings){got}")
     bad = sorted(set(transform) - _TRANSFORM_KNOWN)
     if bad:
-        raise InvalidSpec(f"{where}: unknown field 'transform.{bad[0]}'")
+        raise InvalidSpec(
+            f"{where}: unknown field 'transform.{bad[0]}'; known fields of 'transform': "
+            f"{', '.join(sorted(_TRANSFORM_KNOWN))}"
+        )
     cmd = transform["cmd"]
     if not isinstance(cmd, list) or not all(isinstance(c, str) for c in cmd):
-        raise InvalidSpec(f"{where}: field 'transform.cmd' must be a list of strings")
+        raise InvalidSpec(f"{where}: field 'transform.cmd' must be a list of strings, got {cmd!r}")
     env = transform.get("env") or {}
     if not isinstance(env, dict):
-        raise InvalidSpec(f"{where}: field 'transform.env' must be an object of strings")
+        raise InvalidSpec(
+            f"{where}: field 'transform.env' must be an object of strings, got {env!r}"
+        )
     kwargs: dict[str, Any] = {}
     if "egress" in raw:
         egress = raw["egress"]
         url = egress.get("URL") or egress.get("url") if isinstance(egress, dict) else None
         if not url:
-            raise InvalidSpec(f"{where}: field 'egress' needs a 'URL'")
+            raise InvalidSpec(
+                f"{where}: field 'egress' needs a 'URL', as in "
+                f'{{"egress": {{"URL": "s3://bucket/dir"}}}}, got {egress!r}'
+            )
         kwargs["egress"] = url
     for key in ("datum_timeout", "job_timeout"):
         if key in raw:

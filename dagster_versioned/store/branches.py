@@ -1,13 +1,18 @@
 """Branches: create (with an AUTO commit), move (``head=``), set triggers, list, delete.
 
-Every change to a branch is one entry in its ref log (``refs.py``). Triggers are evaluated when
-a commit finishes on their source branch, following chains in one evaluation, and every firing
-is one ref-log entry, so downstream sees exactly one head move per firing.
+Every change to a branch is one entry in its ref log (``refs.py``). The triggers on a branch are
+evaluated on every move of its head, whatever moved it: a landed commit, a new branch's AUTO
+commit, a move by hand (``head=``, forward or back), a trigger firing on a commit or in
+``evaluate_trigger`` (the cron sensor's entry point). A branch a trigger moved is itself a
+source, so chains fire transitively in one evaluation, and every firing is one ref-log entry:
+downstream sees exactly one head move per firing. Whether a trigger fires is
+``triggers.should_fire``; it never moves its target back to a commit the target already holds.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
 
 from dagster_versioned.errors import (
     CommitNotFinished,
@@ -29,6 +34,10 @@ from dagster_versioned.store.names import (
 from dagster_versioned.store.records import BranchInfo
 from dagster_versioned.store.refs import BranchHead, Reason
 from dagster_versioned.store.triggers import Trigger, should_fire
+
+_MAX_CHAIN = 64
+"""Rounds of one trigger evaluation (a chain longer than this is a loop), and how many entries
+back ``_moved_at`` looks for the one that moved the head."""
 
 
 class BranchOps(StoreBase):
@@ -78,10 +87,10 @@ class BranchOps(StoreBase):
                 current, repo=repo, branch=branch, head=new_head, reason=reason, trigger=keep
             )
             if entry is not None:
-                if trigger is not None:
-                    self._fire_triggers(repo, {trigger.branch}, only=branch)
-                if reason == "create" and target is None:  # its AUTO commit just finished
+                if entry.moved:  # a new head (also an AUTO commit or a move back): as a commit
                     self._fire_triggers(repo, {branch})
+                if trigger is not None:  # a new trigger is checked at once, as in Pachyderm
+                    self._fire_triggers(repo, {trigger.branch}, only=branch)
                 return self.inspect_branch(f"{repo}@{branch}")
             self._backoff(attempt)
         raise Conflict(f"could not update branch '{repo}@{branch}': too many concurrent writers")
@@ -101,12 +110,16 @@ class BranchOps(StoreBase):
         return commit
 
     def _check_trigger_loop(self, repo: str, branch: str, trigger: Trigger) -> None:
-        seen = {branch}
+        path = [branch]
         source: str | None = trigger.branch
         while source is not None:
-            if source in seen:
-                raise InvalidTrigger("triggers cannot form a loop")
-            seen.add(source)
+            path.append(source)
+            if source in path[:-1]:
+                raise InvalidTrigger(
+                    f"triggers cannot form a loop: a trigger of '{repo}@{branch}' on "
+                    f"'{trigger.branch}' would make {' -> '.join(path)}; trigger on a branch "
+                    f"that does not follow '{branch}'"
+                )
             entry = self.refs.head(repo, source)
             source = entry.trigger.branch if entry is not None and entry.trigger else None
 
@@ -162,26 +175,34 @@ class BranchOps(StoreBase):
         return self.refs.entries(repo, branch, after)
 
     def _fire_triggers(
-        self, repo: str, moved: set[str], *, only: str | None = None
+        self,
+        repo: str,
+        moved: set[str],
+        *,
+        only: str | None = None,
+        at: datetime | None = None,
     ) -> list[BranchHead]:
-        """Fire triggers whose source moved, following chains; returns the entries written."""
+        """Evaluate the triggers whose source is in ``moved``, then those on each branch that
+        fired, and so on down the chain; returns the entries written, in order.
+
+        Each round evaluates the branches whose source moved in the round before, so a chain
+        of N triggers fires in N rounds, one entry per move. Loops are refused when a trigger is
+        set; the round limit only bounds a loop two racing writers could still make.
+        ``only`` limits the first round to one branch (its trigger was just set).
+        """
         fired: list[BranchHead] = []
         pending = set(moved)
-        rounds = 0
-        while pending and rounds < 64:
-            rounds += 1
-            source_moved, pending = pending, set()
+        for round_ in range(_MAX_CHAIN):
+            if not pending:
+                break
+            sources, pending = pending, set()
             for name in self._trigger_branches(repo):
-                if only is not None and rounds == 1 and name != only:
+                if only is not None and round_ == 0 and name != only:
                     continue
                 entry = self.refs.head(repo, name)
-                if (
-                    entry is None
-                    or entry.trigger is None
-                    or entry.trigger.branch not in source_moved
-                ):
+                if entry is None or entry.trigger is None or entry.trigger.branch not in sources:
                     continue
-                moved_entry = self.evaluate_trigger(repo, name, entry=entry)
+                moved_entry = self._promote(repo, name, entry, at=at, custom=None)
                 if moved_entry is not None:
                     fired.append(moved_entry)
                     pending.add(name)
@@ -202,22 +223,82 @@ class BranchOps(StoreBase):
         branch: str,
         *,
         entry: BranchHead | None = None,
-        at: Any = None,
-        custom: Any = None,
+        at: datetime | None = None,
+        custom: Callable[[str], bool] | None = None,
     ) -> BranchHead | None:
-        """Evaluate one branch's trigger now; move its head if it fires (one ref-log entry)."""
-        entry = entry or self._head_entry(repo, branch)
-        trigger = entry.trigger
-        if trigger is None:
-            return None
-        source = self.refs.head(repo, trigger.branch)
-        if source is None or source.head is None:
-            return None
-        source_head = self._commit(repo, source.head)
-        target_head = self._commit(repo, entry.head) if entry.head else None
-        if not should_fire(trigger, source_head, target_head, self.ancestors, at or now(), custom):
-            return None
-        reason: Reason = "trigger"
-        return self.refs.append(
-            entry, repo=repo, branch=branch, head=source_head.id, reason=reason, trigger=trigger
-        )
+        """Evaluate one branch's trigger now; if it fires, move the head (one ref-log entry).
+
+        This is what the cron sensor calls between commits (``at`` is its clock, ``custom`` its
+        evaluator of named conditions). A move here is a head move like any other: the
+        triggers on ``branch`` are evaluated next, down the chain (at the same ``at``; a custom
+        condition further down waits for its own sensor tick). Returns the branch's new
+        entry, or ``None`` if the trigger did not fire; downstream moves are in their own logs.
+        """
+        current = entry or self._head_entry(repo, branch)
+        moved = self._promote(repo, branch, current, at=at, custom=custom)
+        if moved is not None:
+            self._fire_triggers(repo, {branch}, at=at)
+        return moved
+
+    def _promote(
+        self,
+        repo: str,
+        branch: str,
+        entry: BranchHead | None,
+        *,
+        at: datetime | None,
+        custom: Callable[[str], bool] | None,
+    ) -> BranchHead | None:
+        """Move ``branch`` to its trigger's source head if the trigger fires; one entry.
+
+        The move is a compare-and-swap on the entry the decision was made on: a writer that
+        moved the branch meanwhile makes us decide again on what it wrote, never overwrite it.
+        """
+        current = entry
+        for attempt in range(_CAS_ATTEMPTS):
+            if current is None or current.trigger is None:
+                return None
+            trigger = current.trigger
+            source = self.refs.head(repo, trigger.branch)
+            if source is None or source.head is None:
+                return None  # a trigger may name a branch that does not exist (yet)
+            source_head = self._commit(repo, source.head)
+            target_head = self._commit(repo, current.head) if current.head else None
+            moved_at = self._moved_at(current) if trigger.cron else None
+            clock = at or now()
+            if not should_fire(
+                trigger,
+                source_head,
+                target_head,
+                self.ancestors,
+                clock,
+                custom,
+                target_moved=moved_at,
+            ):
+                return None
+            written = self.refs.append(
+                current,
+                repo=repo,
+                branch=branch,
+                head=source_head.id,
+                reason="trigger",
+                trigger=trigger,
+            )
+            if written is not None:
+                return written
+            self._backoff(attempt)
+            current = self.refs.head(repo, branch)
+        return None
+
+    def _moved_at(self, entry: BranchHead) -> datetime:
+        """When the branch's head became ``entry.head``: the time of the newest entry that moved
+        it, skipping entries that only set the trigger (what a cron condition counts from)."""
+        current = entry
+        for _ in range(_MAX_CHAIN):
+            if current.moved or current.seq == 0:
+                break
+            previous = self.refs.read(entry.repo, entry.branch, current.seq - 1)
+            if previous is None or not previous.exists or previous.head != entry.head:
+                break
+            current = previous
+        return current.time

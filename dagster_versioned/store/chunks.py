@@ -10,6 +10,10 @@ import io
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING
 
+import blake3
+
+from dagster_versioned.errors import CorruptObject, CorruptStore
+
 if TYPE_CHECKING:
     from dagster_versioned.store.objects import ObjectId, ObjectStore
 
@@ -35,7 +39,9 @@ class ChunkReader(io.RawIOBase):
     """A read-only, seekable stream over a file's chunks, holding one chunk in memory.
 
     Seeking needs each chunk's offset: a one-chunk file (most files) knows it from its size;
-    a larger one asks the backend for chunk sizes once, on the first seek.
+    a larger one asks the backend for chunk sizes once, on the first seek. The one chunk of a
+    file whose size is known is checked against it: a loose object cut short on disk is a
+    ``CorruptObject`` rather than a short file.
     """
 
     def __init__(
@@ -50,6 +56,14 @@ class ChunkReader(io.RawIOBase):
         self._buffer = memoryview(b"")
         self._offsets: list[int] | None = None
 
+    def _get(self, index: int) -> bytes:
+        """Chunk ``index``'s bytes, checked against the file's size when it is the only one."""
+        oid = self._chunk_ids[index]
+        data = self._objects.get(oid)
+        if len(self._chunk_ids) == 1 and self._size is not None and len(data) != self._size:
+            _wrong_size(oid, data, self._size)
+        return data
+
     def readable(self) -> bool:
         return True
 
@@ -63,7 +77,7 @@ class ChunkReader(io.RawIOBase):
         while not self._buffer:
             if self._next >= len(self._chunk_ids):
                 return 0
-            self._buffer = memoryview(self._objects.get(self._chunk_ids[self._next]))
+            self._buffer = memoryview(self._get(self._next))
             self._next += 1
         n = min(len(b), len(self._buffer))
         b[:n] = self._buffer[:n]
@@ -82,7 +96,7 @@ class ChunkReader(io.RawIOBase):
             self._buffer = memoryview(b"")
             yield rest
         while self._next < len(self._chunk_ids):
-            data = self._objects.get(self._chunk_ids[self._next])
+            data = self._get(self._next)
             self._next += 1
             self._pos += len(data)
             yield data
@@ -93,7 +107,7 @@ class ChunkReader(io.RawIOBase):
                 sizes = (
                     [self._size or 0]
                     if self._size is not None
-                    else [len(self._objects.get(c)) for c in self._chunk_ids]
+                    else [len(self._get(i)) for i in range(len(self._chunk_ids))]
                 )
             else:
                 sizes = [self._objects.size(c) for c in self._chunk_ids]
@@ -111,13 +125,29 @@ class ChunkReader(io.RawIOBase):
             whence
         ]
         if target < 0:
-            raise ValueError(f"negative seek position {target}")
+            raise ValueError(f"negative seek position {target}: seek to 0 or later")
         index = next((i for i in range(len(self._chunk_ids)) if offsets[i + 1] > target), None)
         if index is None:
             self._next, self._buffer = len(self._chunk_ids), memoryview(b"")
         else:
-            data = memoryview(self._objects.get(self._chunk_ids[index]))
+            data = memoryview(self._get(index))
             self._buffer = data[target - offsets[index] :]
             self._next = index + 1
         self._pos = target
         return target
+
+
+def _wrong_size(oid: ObjectId, data: bytes, size: int) -> None:
+    """Raise for the one chunk of a ``size``-byte file that has ``len(data)`` bytes."""
+    got = blake3.blake3(data).hexdigest()
+    if got == oid:  # the object is whole: the tree entry holding it is wrong
+        raise CorruptStore(
+            f"a file of object {oid} records {size} bytes, but the object has {len(data)}"
+        )
+    short = "is cut short" if len(data) < size else "is too long"
+    raise CorruptObject(
+        f"object {oid} {short}: it has {len(data)} bytes where its file records {size} "
+        f"(its bytes hash to {got}: it does not match its hash)",
+        oid=oid,
+        got=got,
+    )

@@ -127,7 +127,16 @@ class CommitOps(BranchOps):
                 self._fire_triggers(repo, {branch})
                 return commit
             self._backoff(attempt)
-        raise Conflict(f"could not commit to '{repo}@{branch}': too many concurrent writers")
+        read = current.seq if current is not None else None
+        newest = self.refs.latest(repo, branch)
+        found = newest.seq if newest is not None else None
+        raise Conflict(
+            f"could not commit to '{repo}@{branch}': other writers moved the branch first "
+            f"{_CAS_ATTEMPTS} times (last read ref-log entry {read}, now {found}); "
+            "too many concurrent writers",
+            expected=read,
+            got=found,
+        )
 
     def start_commit(
         self,
@@ -265,7 +274,9 @@ class CommitOps(BranchOps):
         """Abandon an open commit: its writes are dropped and the branch is unchanged."""
         parsed = self._parse(ref)
         if parsed.base is None:
-            raise InvalidRef(f"invalid ref '{ref}': name a branch or commit")
+            raise InvalidRef(
+                f"invalid ref '{ref}': name a branch or commit, like {parsed.repo}@master"
+            )
         cid = CommitId(parsed.base) if parsed.is_commit else self._open_id(parsed.repo, parsed.base)
         record = self._open_commit(parsed.repo, cid) if cid else None
         if record is None:
@@ -343,7 +354,7 @@ class CommitOps(BranchOps):
         return sets[:number] if number else sets
 
     def wait_commit(self, ref: str, *, timeout: float | None = None) -> Commit:
-        """Block until the commit is finished; ``Conflict`` after ``timeout`` seconds."""
+        """Block until the commit is finished; ``CommitNotFinished`` after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.05
         while True:

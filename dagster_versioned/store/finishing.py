@@ -70,16 +70,41 @@ class FinishClaim:
         return True
 
 
-def abandoned(held: bytes, *, now: float | None = None) -> bool:
-    """Whether a claim's holder is gone: a dead process on this host, or an expired lease."""
+def abandoned(held: bytes, *, now: float | None = None, lease: float = CLAIM_LEASE) -> bool:
+    """Whether a claim's holder is gone: a dead process on this host, or an expired lease.
+
+    ``held`` is the holder's JSON: ``host``, ``pid`` and ``time`` (when it was made, or last
+    refreshed by a heartbeat), optionally ``pidns``; ``holder_gone`` says what each means.
+    """
     try:
         info = json.loads(held)
         host, pid, at = str(info["host"]), int(info["pid"]), float(info["time"])
+        pidns = info.get("pidns")
     except (ValueError, KeyError, TypeError):
         return True  # unreadable: a holder killed while writing it
-    if (now if now is not None else time.time()) - at > CLAIM_LEASE:
+    return holder_gone(host, pid, at, pidns=pidns, now=now, lease=lease)
+
+
+def holder_gone(
+    host: str,
+    pid: int,
+    at: float,
+    *,
+    pidns: str | None = None,
+    now: float | None = None,
+    lease: float = CLAIM_LEASE,
+) -> bool:
+    """Whether process ``pid`` on ``host``, last heard of at ``at``, is gone.
+
+    Gone when ``lease`` seconds passed since ``at`` (whatever the host: a holder on another
+    machine cannot be checked, and a process id reused here by another process is no proof of
+    life), or at once when it is a process of this host that no longer exists. A holder that
+    records its PID namespace (``pidns``, see ``pid_namespace``) is looked up by id only from
+    the same namespace: two containers may share a host name but not their process ids.
+    """
+    if (now if now is not None else time.time()) - at > lease:
         return True
-    if host != socket.gethostname():
+    if host != socket.gethostname() or (pidns is not None and pidns != pid_namespace()):
         return False
     try:
         os.kill(pid, 0)
@@ -90,4 +115,19 @@ def abandoned(held: bytes, *, now: float | None = None) -> bool:
     return False
 
 
-__all__ = ["CLAIM_LEASE", "FinishClaim", "abandoned", "claim_key"]
+def pid_namespace() -> str | None:
+    """This process's PID namespace (``pid:[4026531836]`` on Linux), ``None`` where unknown."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+__all__ = [
+    "CLAIM_LEASE",
+    "FinishClaim",
+    "abandoned",
+    "claim_key",
+    "holder_gone",
+    "pid_namespace",
+]

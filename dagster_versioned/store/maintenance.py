@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from dagster_versioned.errors import CorruptStore, VersionedError
+from dagster_versioned.errors import CorruptObject, CorruptStore, VersionedError
 from dagster_versioned.store.commits import Commit, CommitId
 from dagster_versioned.store.finishing import abandoned, claim_key
 from dagster_versioned.store.names import join_path
@@ -37,9 +37,11 @@ from dagster_versioned.store.packs import (
     iter_objects,
     list_packs,
     load_index,
+    pack_digest,
     pack_key,
     parse_pack,
 )
+from dagster_versioned.store.revlog import RevisionLog
 from dagster_versioned.store.store import Store
 from dagster_versioned.store.trees import Entry
 
@@ -182,7 +184,8 @@ def fsck(store: Store, *, fix: bool = False, repos: Iterable[str] | None = None)
 
     With ``repos``, verify only those repos: their refs, commits, trees and the objects those
     reference, and the job records of pipelines of those names (the Dagster asset check runs
-    this per asset); objects nothing in them references are then not re-hashed.
+    this per asset); objects nothing in them references are then not re-hashed, but every
+    pack holding one of theirs is checked whole, so a corrupt pack shows on each repo it serves.
     """
     report = FsckReport()
     verified: set[str] = set()
@@ -206,16 +209,30 @@ def fsck(store: Store, *, fix: bool = False, repos: Iterable[str] | None = None)
             data = store.backend.read_or_none(key)
             if data is not None and hash_bytes(data) != oid:
                 report.problems.append(f"object {oid} is corrupt: its bytes do not match its hash")
-        _check_packs(store, report)
+        _check_packs(store, report, list_packs(store.backend))
     else:
         report.objects = len(verified)
+        _check_packs(store, report, _packs_holding(store, verified), count=False)
     _check_jobs(store, report, wanted)
     return report
 
 
-def _check_packs(store: Store, report: FsckReport) -> None:
-    """Every pack parses and every packed object's bytes match its id."""
-    for name in list_packs(store.backend):
+def _packs_holding(store: Store, oids: set[str]) -> list[str]:
+    """The packs that hold any of ``oids`` (the objects a per-repo fsck verified)."""
+    names: set[str] = set()
+    for oid in oids:
+        hit = store.objects.packs.lookup(oid)
+        if hit is not None:
+            names.add(hit[0])
+    return sorted(names)
+
+
+def _check_packs(
+    store: Store, report: FsckReport, names: Iterable[str], *, count: bool = True
+) -> None:
+    """Each pack of ``names`` parses, every packed object's bytes match its id, and the
+    pack's bytes match its name; ``count`` adds its objects to the report's count."""
+    for name in names:
         key = pack_key(name)
         payload = store.backend.read_or_none(key)
         if payload is None:
@@ -227,13 +244,13 @@ def _check_packs(store: Store, report: FsckReport) -> None:
             continue
         bad = 0
         for entry, data in iter_objects(payload, entries):
-            report.objects += 1
+            report.objects += count
             if hash_bytes(data) != entry.oid:  # always: ``verified`` may have read a loose copy
                 bad += 1
                 report.problems.append(
                     f"object {entry.oid} in pack {key} is corrupt: its bytes do not match its hash"
                 )
-        if not bad and hash_bytes(payload) != name:
+        if not bad and hash_bytes(payload) != pack_digest(name):
             report.problems.append(f"pack {key} is corrupt: its bytes do not match its name")
 
 
@@ -297,9 +314,14 @@ def _verify_tree(store: Store, entry: Entry, verified: set[str]) -> None:
         data = store.objects.read_or_none(ObjectId(oid))
         if data is None:
             note = store.objects.packs.corrupt_note()
-            raise CorruptStore(f"object {oid} is referenced but missing{note}")
-        if hash_bytes(data) != oid:
-            raise CorruptStore(f"object {oid} is corrupt: its bytes do not match its hash")
+            raise CorruptObject(f"object {oid} is referenced but missing{note}", oid=oid)
+        got = hash_bytes(data)
+        if got != oid:
+            raise CorruptObject(
+                f"object {oid} is corrupt: its bytes do not match its hash (they hash to {got})",
+                oid=oid,
+                got=got,
+            )
         verified.add(oid)
 
 
@@ -319,6 +341,7 @@ def _check_branches(store: Store, repo: str, report: FsckReport, fix: bool) -> N
             entry, repo=repo, branch=branch, head=good, reason="fsck", trigger=entry.trigger
         ):
             report.fixed.append(f"moved {repo}@{branch} back to {good or 'no head'}")
+            store._fire_triggers(repo, {branch})  # a repair is a head move like any other
 
 
 def _finished(store: Store, repo: str, cid: CommitId) -> bool:
@@ -420,18 +443,25 @@ def _landed(store: Store, record: Commit) -> bool:
 
 
 def _check_jobs(store: Store, report: FsckReport, wanted: set[str] | None) -> None:
+    """Every job record's newest revision parses, and the output commit it names exists."""
     for pipeline in store.backend.listdir("jobs"):
         if wanted is not None and pipeline not in wanted:
             continue
         for name in store.backend.listdir(f"jobs/{pipeline}"):
             if not name.endswith(".json"):
                 continue
-            raw = json.loads(store.backend.read(f"jobs/{pipeline}/{name}"))
-            out = raw.get("output_commit")
+            job_id = name[:-5]
+            log = RevisionLog(
+                store.backend, f"jobs/{pipeline}/{job_id}", hint=f"jobs/{pipeline}/{name}"
+            )
+            try:
+                latest = log.latest()
+            except CorruptStore as e:
+                report.problems.append(f"job {pipeline}@{job_id}: {e}")
+                continue
+            out = latest.value.get("output_commit") if latest is not None else None
             if out and not _finished(store, pipeline, CommitId(out)):
-                report.problems.append(
-                    f"job {pipeline}@{raw.get('id')}: output commit {out} is missing"
-                )
+                report.problems.append(f"job {pipeline}@{job_id}: output commit {out} is missing")
 
 
 __all__ = ["FsckReport", "GcReport", "ObjectId", "fsck", "gc", "reachable_objects"]

@@ -21,7 +21,7 @@ from typing import IO, NewType
 
 import blake3
 
-from dagster_versioned.errors import CorruptStore
+from dagster_versioned.errors import CorruptObject
 from dagster_versioned.store.backend import REFRESH_AFTER, Backend, LocalBackend
 from dagster_versioned.store.chunks import ChunkReader, read_into
 from dagster_versioned.store.packs import PackIndex, encode_pack, pack_key, plan_packs
@@ -54,6 +54,29 @@ EMPTY_HASH = hash_bytes(b"")
 
 def object_key(oid: ObjectId) -> str:
     return f"objects/{oid[:2]}/{oid}"
+
+
+def check_hash(oid: ObjectId, data: bytes | bytearray | memoryview, key: str | None) -> None:
+    """Raise ``CorruptObject`` unless ``data`` (read from ``key``) hashes to ``oid``."""
+    got = hash_bytes(data)
+    if got != oid:
+        where = f" in {key}" if key else ""
+        raise CorruptObject(
+            f"object {oid}{where} does not match its hash: its {len(data)} bytes hash to {got}",
+            oid=oid,
+            got=got,
+            key=key,
+        )
+
+
+def _cut_short(oid: ObjectId, pack: str, have: int, length: int) -> CorruptObject:
+    key = pack_key(pack)
+    return CorruptObject(
+        f"object {oid} is cut short in {key}: {have} of its {length} bytes are there "
+        "(truncated pack?)",
+        oid=oid,
+        key=key,
+    )
 
 
 class ObjectStore:
@@ -268,12 +291,16 @@ class ObjectStore:
         return [ObjectId(str(key).rsplit("/", 1)[-1]) for key in keys], size
 
     def get(self, oid: ObjectId, *, tree: bool = False) -> bytes:
-        """An object's bytes; ``tree`` (a tree node) looks in tree packs before the others."""
-        data = self.read_or_none(oid, tree=tree)
-        if data is None:
+        """An object's bytes; ``tree`` (a tree node) looks in tree packs before the others.
+
+        With ``verify``, bytes that do not hash to ``oid`` raise ``CorruptObject``.
+        """
+        found = self._read(oid, tree=tree)
+        if found is None:
             raise self._missing(oid)
-        if self.verify and hash_bytes(data) != oid:
-            raise CorruptStore(f"object {oid} does not match its hash")
+        data, key = found
+        if self.verify:
+            check_hash(oid, data, key)
         return data
 
     def read_or_none(self, oid: ObjectId, *, tree: bool = False) -> bytes | None:
@@ -282,17 +309,24 @@ class ObjectStore:
         A pack already known to hold it is read at once; otherwise the loose object is tried,
         and only if that misses are the packs (re)listed: another writer may have packed it.
         """
+        found = self._read(oid, tree=tree)
+        return None if found is None else found[0]
+
+    def _read(self, oid: ObjectId, *, tree: bool = False) -> tuple[bytes, str] | None:
+        """``read_or_none`` with the key the bytes came from (the loose object's or a pack's)."""
         hit = self.packs.lookup(oid)
         if hit is not None:
             data = self._read_packed(oid, hit)
             if data is not None:
-                return data
+                return data, pack_key(hit[0])
+        key = object_key(oid)
         try:
-            return self.backend.read(object_key(oid))
+            return self.backend.read(key), key
         except FileNotFoundError:
             pass
         hit = self.packs.find(oid, tree=tree)
-        return None if hit is None else self._read_packed(oid, hit)
+        data = None if hit is None else self._read_packed(oid, hit)
+        return None if data is None or hit is None else (data, pack_key(hit[0]))
 
     def _read_packed(self, oid: ObjectId, hit: tuple[str, int, int]) -> bytes | None:
         name, offset, length = hit
@@ -302,12 +336,13 @@ class ObjectStore:
             self.packs.forget(name)
             return None
         if len(data) != length:
-            raise CorruptStore(f"object {oid} is cut short in {pack_key(name)} (truncated pack?)")
+            raise _cut_short(oid, name, len(data), length)
         return data
 
-    def _missing(self, oid: ObjectId) -> CorruptStore:
-        return CorruptStore(
-            f"object {oid} is referenced but missing from the store{self.packs.corrupt_note()}"
+    def _missing(self, oid: ObjectId) -> CorruptObject:
+        return CorruptObject(
+            f"object {oid} is referenced but missing from the store{self.packs.corrupt_note()}",
+            oid=oid,
         )
 
     def export_chunks(self, chunks: list[ObjectId], out: IO[bytes]) -> int:
@@ -326,47 +361,56 @@ class ObjectStore:
                 out.flush()
                 written += len(data)
                 continue
-            src, offset, left = self._open_local(oid)
+            src, offset, left, key = self._open_local(oid)
             with src:
                 while left:
                     n = os.copy_file_range(src.fileno(), out.fileno(), left, offset)
                     if n == 0:
-                        raise CorruptStore(f"object {oid} shrank while it was read")
+                        raise CorruptObject(
+                            f"object {oid} shrank while it was read from {key}: its last "
+                            f"{left} bytes are gone (cut short)",
+                            oid=oid,
+                            key=key,
+                        )
                     left -= n
                     offset += n
                     written += n
         return written
 
-    def _open_local(self, oid: ObjectId) -> tuple[IO[bytes], int, int]:
-        """An open file holding ``oid`` on local disk, with the object's offset and length
-        (resolved like ``read_or_none``: a known pack, else loose, else packs listed afresh)."""
+    def _open_local(self, oid: ObjectId) -> tuple[IO[bytes], int, int, str]:
+        """An open file holding ``oid`` on local disk, with the object's offset, length and the
+        file's key (resolved like ``read_or_none``: a known pack, else loose, else packs listed
+        afresh)."""
         hit = self.packs.lookup(oid)
         opened = None if hit is None else self._open_packed(oid, hit)
         if opened is not None:
             return opened
+        key = object_key(oid)
         try:
-            src = self.backend.open_read(object_key(oid))
+            src = self.backend.open_read(key)
         except FileNotFoundError:
             hit = self.packs.find(oid)
             opened = None if hit is None else self._open_packed(oid, hit)
             if opened is None:
                 raise self._missing(oid) from None
             return opened
-        return src, 0, os.fstat(src.fileno()).st_size
+        return src, 0, os.fstat(src.fileno()).st_size, key
 
     def _open_packed(
         self, oid: ObjectId, hit: tuple[str, int, int]
-    ) -> tuple[IO[bytes], int, int] | None:
+    ) -> tuple[IO[bytes], int, int, str] | None:
         name, offset, length = hit
+        key = pack_key(name)
         try:
-            src = self.backend.open_read(pack_key(name))
+            src = self.backend.open_read(key)
         except FileNotFoundError:  # gc deleted the pack: its live objects are elsewhere
             self.packs.forget(name)
             return None
-        if offset + length > os.fstat(src.fileno()).st_size:
+        size = os.fstat(src.fileno()).st_size
+        if offset + length > size:
             src.close()
-            raise CorruptStore(f"object {oid} is cut short in {pack_key(name)} (truncated pack?)")
-        return src, offset, length
+            raise _cut_short(oid, name, max(0, size - offset), length)
+        return src, offset, length, key
 
     def exists(self, oid: ObjectId) -> bool:
         """Whether ``oid`` is stored, loose or packed."""

@@ -14,8 +14,8 @@ Layout (integers little-endian)::
 
 A reader needs only the tail (footer and index): one suffix range read for packs of up to
 ``TAIL_READ / ENTRY_SIZE`` objects, two for larger ones. A truncated pack, or one whose index
-points outside its data, is a ``CorruptStore`` naming it; fsck also checks the index order and
-every object's hash.
+points outside its data, is a ``CorruptObject`` naming it (``oid``: the pack's hash); fsck also
+checks the index order and every object's hash.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import blake3
 
-from dagster_versioned.errors import CorruptStore
+from dagster_versioned.errors import CorruptObject, CorruptStore
 from dagster_versioned.store.backend import Backend, LocalBackend
 
 HEADER = b"DVPACK1\n"
@@ -85,6 +85,11 @@ def is_tree_pack(name: str) -> bool:
     return name.endswith(TREE_SUFFIX)
 
 
+def pack_digest(name: str) -> str:
+    """The BLAKE3 hash a pack's bytes must have: its name without the ``.tree`` suffix."""
+    return name.removesuffix(TREE_SUFFIX)
+
+
 Row = tuple[bytes, int, int]
 """One index entry as stored: raw 32-byte oid, offset, length."""
 
@@ -129,7 +134,11 @@ def read_raw_index(
     index_len = count * ENTRY_SIZE
     whole = len(tail) < TAIL_READ  # the tail is the whole pack: its size is known
     if whole and index_offset + index_len + FOOTER_SIZE != len(tail):
-        raise _corrupt(name, "its footer does not match its size (truncated?)")
+        raise _corrupt(
+            name,
+            f"its footer does not match its size (truncated?): the footer says "
+            f"{index_offset + index_len + FOOTER_SIZE} bytes, the pack has {len(tail)}",
+        )
     if index_offset < len(HEADER):
         raise _corrupt(name, f"its index offset {index_offset} is inside the header")
     if index_len + FOOTER_SIZE <= len(tail):
@@ -137,7 +146,7 @@ def read_raw_index(
     else:
         raw = read(index_offset, index_offset + index_len)
         if len(raw) != index_len:
-            raise _corrupt(name, "its index is cut short")
+            raise _corrupt(name, f"its index is cut short: {len(raw)} of {index_len} bytes")
     return raw, index_offset
 
 
@@ -175,7 +184,7 @@ class SortedIndex:
             else:
                 _, offset, length = _ENTRY.unpack_from(raw, at)
                 if offset < len(HEADER) or offset + length > self.index_offset:
-                    raise _corrupt(self.name, f"object {oid.hex()} lies outside the pack's data")
+                    raise _corrupt(self.name, _outside(oid, offset, length, self.index_offset))
                 return self.name, offset, length
         return None
 
@@ -187,7 +196,10 @@ def locations(name: str, raw: bytes, index_offset: int) -> dict[bytes, tuple[str
     if rows and (
         min(r[1] for r in rows) < len(HEADER) or max(r[1] + r[2] for r in rows) > index_offset
     ):
-        raise _corrupt(name, "an object lies outside the pack's data")
+        oid, offset, length = next(
+            r for r in rows if r[1] < len(HEADER) or r[1] + r[2] > index_offset
+        )
+        raise _corrupt(name, _outside(oid, offset, length, index_offset))
     return {oid: (name, offset, length) for oid, offset, length in rows}
 
 
@@ -199,7 +211,7 @@ def parse_entries(name: str, raw: bytes, index_offset: int) -> list[PackEntry]:
         if oid <= previous:
             raise _corrupt(name, "its index is not sorted")
         if offset < len(HEADER) or offset + length > index_offset:
-            raise _corrupt(name, f"object {oid.hex()} lies outside the pack's data")
+            raise _corrupt(name, _outside(oid, offset, length, index_offset))
         previous = oid
         entries.append(PackEntry(oid.hex(), offset, length))
     return entries
@@ -214,8 +226,13 @@ def parse_pack(name: str, payload: bytes) -> list[PackEntry]:
     )
     if len(payload) >= TAIL_READ:
         index_offset = _FOOTER.unpack(payload[-FOOTER_SIZE:])[0]
-        if index_offset + len(entries) * ENTRY_SIZE + FOOTER_SIZE != len(payload):
-            raise _corrupt(name, "its footer does not match its size (truncated?)")
+        expected = index_offset + len(entries) * ENTRY_SIZE + FOOTER_SIZE
+        if expected != len(payload):
+            raise _corrupt(
+                name,
+                f"its footer does not match its size (truncated?): the footer says "
+                f"{expected} bytes, the pack has {len(payload)}",
+            )
     return entries
 
 
@@ -439,8 +456,18 @@ def _index_of(
     return locations(name, raw, index_offset)
 
 
-def _corrupt(name: str, why: str) -> CorruptStore:
-    return CorruptStore(f"pack {pack_key(name)} is corrupt: {why}")
+def _outside(oid: bytes, offset: int, length: int, index_offset: int) -> str:
+    return (
+        f"object {oid.hex()} lies outside the pack's data: bytes {offset}..{offset + length} "
+        f"of a data area {len(HEADER)}..{index_offset}"
+    )
+
+
+def _corrupt(name: str, why: str) -> CorruptObject:
+    """A pack whose layout is broken: a pack is an object named by its hash, so this is that
+    object's corruption (``got`` is ``None``: only its tail was read, never hashed whole)."""
+    key = pack_key(name)
+    return CorruptObject(f"pack {key} is corrupt: {why}", oid=pack_digest(name), key=key)
 
 
 __all__ = [
@@ -458,6 +485,7 @@ __all__ = [
     "list_packs",
     "load_index",
     "locations",
+    "pack_digest",
     "pack_key",
     "pack_name",
     "parse_entries",

@@ -77,7 +77,10 @@ class CommitWriter:
             local = Path(data)
             if local.is_dir():
                 if append:
-                    raise InvalidPath(f"cannot append a directory ({local}) to '{target}'")
+                    raise InvalidPath(
+                        f"cannot append a directory ({local}) to '{target}': append a file, "
+                        "or put the directory without append"
+                    )
                 self.put_dir(target, local)
                 return
             chunks, size = self._store.objects.put_local_file(str(local))
@@ -220,12 +223,14 @@ def fold_ops(ops: Iterable[Op], trees: TreeStore, base: Entry) -> Changes:
         elif kind == "append":
             current = _current(changes, trees, base, path)
             if current is not None and current.is_dir:
-                raise InvalidPath(f"cannot append to '{path}': it is a directory")
+                raise InvalidPath(
+                    f"cannot append to '{path}': it is a directory; append to a file path"
+                )
             old_chunks = list(current.chunks) if current is not None else []
             old_size = current.size if current is not None else 0
             changes.set(path, _file(old_chunks + op["chunks"], old_size + op["size"]))
         else:
-            raise InvalidPath(f"unknown op {kind!r} for '{path}'")
+            raise InvalidPath(f"unknown op {kind!r} for '{path}': expected put, append or delete")
     return changes
 
 

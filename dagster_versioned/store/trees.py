@@ -498,7 +498,10 @@ class TreeStore:
     # -- reachability ----------------------------------------------------------------------
 
     def reachable(self, root: Entry, seen: set[str]) -> None:
-        """Add every object id reachable from ``root`` (nodes and chunks) to ``seen``."""
+        """Add every stored object id reachable from ``root`` (nodes and chunks) to ``seen``.
+
+        The empty folder's node is not one: readers know it without reading it, so it is
+        never written (an AUTO commit's root is the empty folder)."""
         if not root.is_dir:
             seen.update(root.chunks)
             return
@@ -506,7 +509,7 @@ class TreeStore:
         self._reach_node(root.node, seen)
 
     def _reach_node(self, node_id: ObjectId, seen: set[str]) -> None:
-        if node_id in seen:
+        if node_id in seen or node_id == EMPTY_DIR:  # the empty folder is never stored
             return
         seen.add(node_id)
         node = self._load(node_id)

@@ -1,14 +1,22 @@
 """Branch triggers: when a source branch's new head should become the target branch's head.
 
-Conditions follow Pachyderm's "Deferred Processing" page and ``master_trigger.go``:
+Conditions follow Pachyderm's "Deferred Processing" page and ``isTriggered`` in
+``master_trigger.go``:
 
 * ``size``: the source head's total size minus the target head's (0 if none) ≥ the threshold,
   parsed like Docker's ``FromHumanSize`` (decimal: ``1MB`` = ``1M`` = 1,000,000 bytes), so
   deleting data never fires;
-* ``commits``: at least N commits on the source since the target's head;
-* ``cron``: a tick of the schedule has passed since the target's head was finished;
+* ``commits``: at least N commits in the source head's history that the target head's history
+  lacks (an AUTO root commit does not count);
+* ``cron``: a tick of the schedule has passed since the target's head last moved;
 * any condition by default, all of them with ``all=True``; with no condition, only ``all=True``
   fires (on every new source head).
+
+A trigger only moves its target forward: a source head that is the target's head or one of its
+ancestors (the source was rolled back behind the target) never fires, whatever the conditions
+say, because the target already holds everything in it. Pachyderm reaches the same answer for a
+rollback by hand by never evaluating triggers on a manual move; we evaluate on every move, so
+the rule is spelled out here (docs/triggers.md, "When triggers are evaluated").
 
 Everything here is a pure function of commits and a clock, so it is tested without a store.
 """
@@ -16,13 +24,13 @@ Everything here is a pure function of commits and a clock, so it is tested witho
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from dagster_versioned.errors import InvalidTrigger
-from dagster_versioned.store.commits import Commit, Origin
+from dagster_versioned.store.commits import Commit, CommitId, Origin
 from dagster_versioned.store.names import validate_branch_name
 
 _SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?$")
@@ -37,6 +45,8 @@ _DURATION_UNITS = {
     "m": 60.0,
     "h": 3600.0,
 }
+_MAX_COMMITS = 2**63 - 1
+"""Pachyderm's ``commits`` is an int64."""
 _CRON_ALIASES = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
@@ -58,7 +68,10 @@ def parse_size(text: str) -> int:
         )
     size = float(m.group(1)) * _UNITS[(m.group(2) or "").lower()]
     if size > 2**63:  # float("9" * 400) is inf, and int(inf) raises OverflowError
-        raise InvalidTrigger(f"invalid trigger size {text!r}: larger than 2^63 bytes")
+        raise InvalidTrigger(
+            f"invalid trigger size {text!r}: larger than 2^63 bytes; use a smaller size, "
+            "like '1MB' or '500GB'"
+        )
     return int(size)
 
 
@@ -72,7 +85,8 @@ def parse_duration(text: str) -> timedelta:
         pos = m.end()
     if pos != len(text) or not text or not 0 < total < timedelta.max.total_seconds():
         raise InvalidTrigger(
-            f"invalid duration {text!r} in '@every': use Go durations like '1h', '30m', '1h30m'"
+            f"invalid duration {text!r} in '@every': use a Go duration greater than 0, "
+            "like '1h', '30m' or '1h30m'"
         )
     return timedelta(seconds=total)
 
@@ -84,7 +98,10 @@ def next_cron_tick(spec: str, after: datetime) -> datetime:
         try:
             return after + parse_duration(text[len("@every") :].strip())
         except OverflowError as e:  # past year 9999
-            raise InvalidTrigger(f"invalid cron spec {spec!r}: the interval is too long") from e
+            raise InvalidTrigger(
+                f"invalid cron spec {spec!r}: the interval reaches past the year 9999; "
+                "use a shorter one, like '@every 24h'"
+            ) from e
     expr = _CRON_ALIASES.get(text, text)
     from croniter import croniter  # local import: the CLI must start fast
 
@@ -99,8 +116,11 @@ def next_cron_tick(spec: str, after: datetime) -> datetime:
 
 
 def validate_cron(spec: str) -> str:
+    """``spec`` stripped, if it parses; ``InvalidTrigger`` naming it otherwise."""
     if not isinstance(spec, str) or not spec.strip():
-        raise InvalidTrigger("invalid cron spec '': use 5 fields like '0 * * * *' or '@every 1h'")
+        raise InvalidTrigger(
+            f"invalid cron spec {spec!r}: use 5 fields like '0 * * * *', '@daily' or '@every 1h'"
+        )
     text = spec.strip()
     if not text.startswith("@every") and text not in _CRON_ALIASES and len(text.split()) != 5:
         raise InvalidTrigger(
@@ -136,14 +156,17 @@ class Trigger:
             raise InvalidTrigger(f"invalid trigger branch: {e}") from e
         if self.size is not None:
             parse_size(self.size)
-        if self.commits is not None and (
-            not isinstance(self.commits, int) or isinstance(self.commits, bool)
-        ):
-            raise InvalidTrigger(f"invalid trigger commits {self.commits!r}: expected a number")
-        if self.commits is not None and self.commits < 0:
-            raise InvalidTrigger("can't trigger on a negative number of commits")
+        if self.commits is not None:
+            _validate_commits(self.commits)
         if self.cron is not None:
             validate_cron(self.cron)
+        if self.condition is not None and (
+            not isinstance(self.condition, str) or not self.condition
+        ):
+            raise InvalidTrigger(
+                f"invalid trigger condition {self.condition!r}: use the name a condition was "
+                "registered under, like 'approved'"
+            )
 
     @property
     def has_conditions(self) -> bool:
@@ -183,6 +206,22 @@ class Trigger:
         )
 
 
+def _validate_commits(commits: object) -> None:
+    if not isinstance(commits, int) or isinstance(commits, bool):
+        raise InvalidTrigger(
+            f"invalid trigger commits {commits!r}: use a whole number of commits, like 3"
+        )
+    if commits < 0:  # Pachyderm's words, with the value
+        raise InvalidTrigger(
+            f"invalid trigger commits {commits}: can't trigger on a negative number of commits; "
+            "use 0 (no commits condition) or more"
+        )
+    if commits > _MAX_COMMITS:
+        raise InvalidTrigger(
+            f"invalid trigger commits {commits}: at most {_MAX_COMMITS} (2^63 - 1, as in Pachyderm)"
+        )
+
+
 def should_fire(
     trigger: Trigger,
     source_head: Commit,
@@ -190,25 +229,60 @@ def should_fire(
     ancestors: Callable[[Commit], Iterator[Commit]],
     now: datetime,
     custom: Callable[[str], bool] | None = None,
+    *,
+    target_moved: datetime | None = None,
 ) -> bool:
     """Whether the target should move to ``source_head``.
 
     ``ancestors(c)`` yields ``c``'s parents, nearest first. ``custom`` evaluates a named custom
-    condition; without it a custom condition counts as not met.
+    condition; without it a custom condition counts as not met. ``target_moved`` is when the
+    target's head last moved (its ref-log entry), what a cron condition counts ticks from; it
+    defaults to the time the target's head commit finished.
+
+    The conditions are checked first with what costs no history walk beyond ``commits``
+    commits (Pachyderm's count, which stops at the target's head or a root, an upper bound of
+    ours); only if they hold are both histories walked (``relate``), to refuse a move back and
+    to count the commits exactly when the histories diverged. So a commit that does not fire a
+    size trigger costs no walk at all.
     """
     if target_head is not None and target_head.id == source_head.id:
         return False
-    results: list[bool] = []
+    met = _conditions(trigger, source_head, target_head, ancestors, now, custom, target_moved)
+    if not _combine(trigger, met.values()):
+        return False
+    lineage = relate(source_head, target_head, ancestors, cap=trigger.commits or 0)
+    if lineage.behind:
+        return False
+    if trigger.commits:
+        met["commits"] = lineage.new_commits >= trigger.commits
+    return _combine(trigger, met.values())
+
+
+def _conditions(
+    trigger: Trigger,
+    source_head: Commit,
+    target_head: Commit | None,
+    ancestors: Callable[[Commit], Iterator[Commit]],
+    now: datetime,
+    custom: Callable[[str], bool] | None,
+    target_moved: datetime | None,
+) -> dict[str, bool]:
+    met: dict[str, bool] = {}
     if trigger.size:
         old = target_head.size_bytes if target_head is not None else 0
-        results.append(source_head.size_bytes - old >= parse_size(trigger.size))
+        met["size"] = source_head.size_bytes - old >= parse_size(trigger.size)
     if trigger.cron:
-        since = target_head.finished if target_head is not None else None
-        results.append(since is None or next_cron_tick(trigger.cron, since) <= now)
+        since = target_moved or (target_head.finished if target_head is not None else None)
+        met["cron"] = since is None or next_cron_tick(trigger.cron, since) <= now
     if trigger.commits:
-        results.append(_commits_since(source_head, target_head, ancestors, trigger.commits))
+        met["commits"] = _commits_since(source_head, target_head, ancestors, trigger.commits)
     if trigger.condition:
-        results.append(custom(trigger.condition) if custom is not None else False)
+        met["condition"] = custom(trigger.condition) if custom is not None else False
+    return met
+
+
+def _combine(trigger: Trigger, met: Iterable[bool]) -> bool:
+    results = list(met)
     if not results:
         return trigger.all
     return all(results) if trigger.all else any(results)
@@ -220,6 +294,7 @@ def _commits_since(
     ancestors: Callable[[Commit], Iterator[Commit]],
     wanted: int,
 ) -> bool:
+    """Pachyderm's count: commits from ``head`` back to ``target`` or a root, up to ``wanted``."""
     count = 0
     for commit in _chain(head, ancestors):
         if target is not None and commit.id == target.id:
@@ -230,6 +305,77 @@ def _commits_since(
         if count >= wanted:
             return True
     return count >= wanted
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lineage:
+    """Where a source head stands against a target head, read from their histories."""
+
+    behind: bool
+    """The source head is the target's head or one of its ancestors: the target already holds
+    all of it, so moving the target there would move it back."""
+    new_commits: int
+    """Commits in the source head's history that the target head's history lacks, counted up
+    to the cap asked for (an AUTO root commit does not count)."""
+
+
+def relate(
+    head: Commit,
+    target: Commit | None,
+    ancestors: Callable[[Commit], Iterator[Commit]],
+    *,
+    cap: int = 0,
+) -> Lineage:
+    """Walk both histories in lockstep, one commit each, until they meet.
+
+    Histories are chains (one parent per commit), so the first commit of one walk that the
+    other walk has seen is where they meet: the target's head itself when the source moved
+    forward, the source head when it moved back, a common ancestor when they diverged. The
+    walk costs about twice the distance to that commit, whichever side it is on. Histories
+    that share no commit (a branch's own AUTO root) cost the target's whole history and ``cap``
+    commits of the source's: only then is it known that the target holds none of them.
+    """
+    if target is None:
+        return Lineage(behind=False, new_commits=_count(_chain(head, ancestors), cap))
+    ours, theirs = _chain(head, ancestors), _chain(target, ancestors)
+    position: dict[CommitId, int] = {}  # the source head's history walked so far: distances
+    seen: set[CommitId] = set()  # the target head's history walked so far
+    last: Commit | None = None
+    ours_done = theirs_done = False
+    while True:
+        if not ours_done:
+            mine = next(ours, None)
+            if mine is None:
+                ours_done = True
+            elif mine.id in seen:
+                return _met(len(position), cap)
+            else:
+                position[mine.id], last = len(position), mine
+        if not theirs_done:
+            other = next(theirs, None)
+            if other is None:
+                theirs_done = True
+            elif other.id in position:
+                return _met(position[other.id], cap)
+            else:
+                seen.add(other.id)
+        if theirs_done and (ours_done or len(position) >= cap):
+            # The target's whole history is known and holds no commit walked on our side.
+            auto_root = last is not None and last.parent is None and last.origin == Origin.AUTO
+            return Lineage(behind=False, new_commits=min(cap, len(position) - int(auto_root)))
+
+
+def _met(distance: int, cap: int) -> Lineage:
+    return Lineage(behind=distance == 0, new_commits=min(cap, distance))
+
+
+def _count(commits: Iterator[Commit], cap: int) -> int:
+    count = 0
+    for commit in commits:
+        if count >= cap or (commit.parent is None and commit.origin == Origin.AUTO):
+            break
+        count += 1
+    return count
 
 
 def _chain(head: Commit, ancestors: Callable[[Commit], Iterator[Commit]]) -> Iterator[Commit]:

@@ -123,7 +123,8 @@ def test_bad_triggers_are_refused_with_pachyderm_messages(
 def test_trigger_loops_are_refused(data: Dv) -> None:
     data.ok("create", "branch", "data@master", "--trigger", "staging")
     assert data.error("create", "branch", "data@staging", "--trigger", "master") == (
-        "triggers cannot form a loop"
+        "triggers cannot form a loop: a trigger of 'data@staging' on 'master' would make "
+        "staging -> master -> staging; trigger on a branch that does not follow 'staging'"
     )
 
 

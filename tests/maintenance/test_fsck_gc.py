@@ -280,3 +280,68 @@ def test_dvctl_fsck_and_gc_report_in_plain_words(store):
     code, out = dvctl(url, "gc", "--grace", "soon")
     assert code == 1
     assert "invalid --grace 'soon'" in out
+
+
+def test_fsck_is_clean_on_a_store_with_a_tree_pack(tmp_path: Path):
+    """Regression: fsck compared a tree pack's hash with its name, ``.tree`` suffix and all."""
+    src = tmp_path / "run1"
+    for i in range(300):  # 300 files in 30 folders: 30+ new tree nodes, so a tree pack
+        (src / f"d{i % 30:02d}").mkdir(parents=True, exist_ok=True)
+        (src / f"d{i % 30:02d}" / f"f{i}.bin").write_bytes(os.urandom(20_000))
+    url = str(tmp_path / "s")
+    assert dvctl(url, "create", "repo", "r")[0] == 0
+    assert dvctl(url, "put", "file", "r@master:/run1/", "-r", "-f", str(src))[0] == 0
+    assert any(p.name.endswith(".tree.pack") for p in (tmp_path / "s" / "packs").iterdir())
+
+    code, out = dvctl(url, "fsck")
+
+    assert code == 0, out
+    assert "0 problems" in out
+    assert fsck(Store.open(url), repos=["r"]).ok
+
+
+def _corrupt_one_pack(store: Store) -> str:
+    """Flip the first byte of one packed object in a data pack; the pack's key."""
+    from dagster_versioned.store.packs import is_tree_pack, list_packs, load_index, pack_key
+
+    name = next(n for n in list_packs(store.backend) if not is_tree_pack(n))
+    entry = load_index(store.backend, name)[0]
+    path = Path(store.backend.path(pack_key(name)))
+    raw = bytearray(path.read_bytes())
+    raw[entry.offset] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    return pack_key(name)
+
+
+def test_repo_fsck_checks_the_packs_holding_the_repos_objects(tmp_path: Path):
+    """The per-repo check (the Dagster asset check) once skipped packs, so it stayed green."""
+    store = Store.open(str(tmp_path / "s"))
+    store.create_repo("r")
+    store.create_repo("other")
+    local = tmp_path / "files"
+    local.mkdir()
+    for i in range(20):  # a folder of 20 small files: stored as one pack
+        (local / f"f{i}.txt").write_bytes(f"file {i}".encode())
+    with store.commit("r@master") as c:
+        c.put_file("/", local)
+    key = _corrupt_one_pack(store)
+
+    fresh = Store.open(str(tmp_path / "s"))  # no pack bytes cached from writing
+    report = fsck(fresh, repos=["r"])
+
+    assert not report.ok
+    assert any("corrupt" in p for p in report.problems), report.problems
+    assert any(key in p for p in report.problems), report.problems
+    assert fsck(Store.open(str(tmp_path / "s")), repos=["other"]).ok
+
+
+def test_fsck_is_clean_on_a_branch_created_without_a_head(tmp_path: Path):
+    """Regression: a new branch's AUTO commit has the empty folder as its root, a node that is
+    never stored; fsck reported it as a referenced object that is missing."""
+    store = Store.open(str(tmp_path / "s"))
+    store.create_repo("data")
+    store.create_branch("data@staging")
+
+    assert fsck(store).ok, fsck(store).problems
+    assert fsck(store, repos=["data"]).ok
+    assert gc(store, grace=0).deleted == []

@@ -1,7 +1,9 @@
 """A writer killed with SIGKILL at any moment never leaves a branch on a partial commit.
 
 A subprocess (``crash_writer.py``) commits to a local store in every way the store offers
-(one-shot puts, ``with store.commit()`` blocks, branch moves, start/put/finish commits) and is
+(one-shot puts, ``with store.commit()`` blocks, branch moves to heads and ancestry refs that
+fire a trigger, start/put/finish commits, ``put file -r`` of folders that make packs and tree
+packs) and updates job records by compare-and-swap, and is
 killed at a random moment, 30 times with a fixed seed. After each kill: ``fsck`` is clean, every
 branch head is a finished commit whose files read back whole (each file carries the SHA-256 of
 its payload) with the content hash the tree records, and an open commit the writer left behind
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from dagster_versioned.pipelines.jobs import JobStore
 from dagster_versioned.store import Store
 from dagster_versioned.store.commits import Commit
 from dagster_versioned.store.maintenance import fsck
@@ -50,7 +53,7 @@ def verify_heads(store: Store) -> int:
             )
             entry = store.trees.lookup(head.root, info.path)
             assert entry is not None
-            pieces = [store.backend.read(f"objects/{c[:2]}/{c}") for c in entry.chunks]
+            pieces = [store.objects.get(c) for c in entry.chunks]  # loose or packed
             assert [hash_bytes(b) for b in pieces] == list(entry.chunks), (
                 f"{info.path} in {head.id}: a chunk does not match its hash"
             )
@@ -60,6 +63,15 @@ def verify_heads(store: Store) -> int:
                 assert info.hash == hash_bytes(data), info.path
             files += 1
     return files
+
+
+def verify_jobs(store: Store) -> int:
+    """Every job record reads back whole; how many there are."""
+    jobs = JobStore(store).list_jobs()
+    for job in jobs:
+        assert job.revision >= 0, f"job {job.pipeline}@{job.id} has no revision"
+        assert not job.state.terminal or job.finished is not None, job
+    return len(jobs)
 
 
 def no_cycles(store: Store) -> None:
@@ -143,6 +155,7 @@ def crash_run(url: str, *, kills: int, seed: int) -> CrashRun:
         report = fsck(store)
         assert report.ok, f"kill {kill}: fsck found {report.problems}"
         files_read += verify_heads(store)
+        verify_jobs(store)
         no_cycles(store)
         leftovers += len(report.leftovers)
         resolutions += resolve_open_commits(store, rng)
