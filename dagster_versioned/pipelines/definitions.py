@@ -35,8 +35,9 @@ from dagster_versioned.pipelines.fanout import INTERMEDIATE_IO
 from dagster_versioned.pipelines.inputs import pfs_inputs
 from dagster_versioned.pipelines.jobs import JobStore
 from dagster_versioned.pipelines.leases import WorkerLease
+from dagster_versioned.pipelines.lifecycle import register_pipeline
 from dagster_versioned.pipelines.lost import end_lost_workers
-from dagster_versioned.pipelines.runner import create_job, ensure_output_repo, register_pipeline
+from dagster_versioned.pipelines.runner import create_job, ensure_output_repo
 from dagster_versioned.pipelines.spec import PipelineSpec
 from dagster_versioned.store import Commit, Store
 
@@ -330,7 +331,7 @@ def ended_run_sensors(
         ) -> None:
             from dagster_versioned.io.tags import GLOBAL_ID_TAG, global_id_for_run
             from dagster_versioned.pipelines.jobs import JobState
-            from dagster_versioned.pipelines.runner import end_orphaned_jobs
+            from dagster_versioned.pipelines.lifecycle import end_orphaned_jobs
 
             run = context.dagster_run
             gid = run.tags.get(GLOBAL_ID_TAG) or global_id_for_run(run.run_id)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from dagster_versioned.pipelines.jobs import JobInfo, JobState, JobStore
 from dagster_versioned.pipelines.leases import WorkerLease, drop_lease, list_leases
-from dagster_versioned.pipelines.runner import _end
+from dagster_versioned.pipelines.lifecycle import end_job
 from dagster_versioned.store import Store
 
 log = logging.getLogger("dagster_versioned.pipelines")
@@ -48,7 +48,7 @@ def end_lost_workers(
         reason = lease.lost_reason()
         job = jobs.find_job(lease.pipeline, lease.job_id)
         if job is not None and not job.state.terminal and job.restart == lease.restart:
-            job = _end(
+            job = end_job(
                 store,
                 lease.pipeline,
                 lease.job_id,

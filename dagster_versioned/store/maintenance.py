@@ -1,4 +1,4 @@
-"""``fsck`` and ``gc``: verify every hash and reference; delete objects nothing references.
+"""``fsck``: verify every hash and reference (``gc``, re-exported here, lives in ``gc.py``).
 
 fsck walks ref → commit → tree → objects and reports, in plain words, anything that does not
 hold: a head pointing at a missing or unfinished commit, a commit whose parent or tree is gone,
@@ -10,33 +10,24 @@ so they are not problems, but ``fix`` removes them. ``fix`` repairs what can be 
 without losing data — a branch whose head is missing is moved back to its last good head by a
 new ref-log entry; a dangling open-commit marker is removed — and says what it did.
 
-gc keeps every object reachable from any commit (finished or open) and deletes the rest, but
-never one younger than the grace period: a writer's objects exist before the commit that names
-them, and writers refresh the age of objects they reuse, so gc can run while they write.
-
-Packs (``packs.py``) are immutable: gc deletes a pack whose objects are all unreachable (and
-which is older than the grace period) and keeps a pack with any live object whole, reporting
-the dead bytes it keeps. Rewriting partly dead packs (repacking) is not done yet. fsck parses
-every pack and checks every packed object's hash like a loose object's.
+fsck parses every pack, checks every packed object's hash like a loose object's, and checks
+each pack's bytes against its name (without the ``.tree`` suffix of a tree pack).
 """
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from dagster_versioned.errors import CorruptObject, CorruptStore, VersionedError
 from dagster_versioned.store.commits import Commit, CommitId
 from dagster_versioned.store.finishing import abandoned, claim_key
+from dagster_versioned.store.gc import GcReport, gc, object_keys, reachable_objects, repo_commits
 from dagster_versioned.store.names import join_path
 from dagster_versioned.store.objects import ObjectId, hash_bytes
 from dagster_versioned.store.packs import (
     iter_objects,
     list_packs,
-    load_index,
     pack_digest,
     pack_key,
     parse_pack,
@@ -62,123 +53,6 @@ class FsckReport:
         return not self.problems
 
 
-@dataclass
-class GcReport:
-    """What gc kept and deleted."""
-
-    reachable: int = 0
-    deleted: list[str] = field(default_factory=list)
-    temporaries: int = 0
-    """Leftover temporary files of killed writers that were removed."""
-    kept_young: int = 0
-    bytes_freed: int = 0
-    """Bytes of the deleted objects and packs (with ``dry_run``: bytes that would be freed)."""
-    packs_deleted: list[str] = field(default_factory=list)
-    """Keys of the packs deleted whole (their objects are listed in ``deleted`` too)."""
-    packs_partly_dead: int = 0
-    """Packs kept for their live objects although some of their objects are unreachable."""
-    dead_bytes_kept: int = 0
-    """Bytes of unreachable objects inside kept packs: freed only by a future repack."""
-
-
-def _object_keys(store: Store) -> Iterator[str]:
-    for prefix in store.backend.listdir("objects"):
-        for name in store.backend.listdir(f"objects/{prefix}"):
-            if len(name) == 64:
-                yield f"objects/{prefix}/{name}"
-
-
-def _commits(store: Store, repo: str) -> list[Commit]:
-    out = []
-    for name in store.backend.listdir(f"repos/{repo}/commits"):
-        if name.endswith(".json"):
-            data = store.backend.read(f"repos/{repo}/commits/{name}")
-            out.append(Commit.from_bytes(data, f"{repo}@{name[:-5]}"))
-    return out
-
-
-def _open_ops(store: Store, repo: str) -> Iterator[dict[str, Any]]:
-    for name in store.backend.listdir(f"repos/{repo}/open-commits"):
-        if "." in name:  # records (.json) and finish claims (.finishing); op folders are ids
-            continue
-        op_dir = f"repos/{repo}/open-commits/{name}"
-        for op_name in store.backend.listdir(op_dir):
-            data = store.backend.read_or_none(f"{op_dir}/{op_name}")
-            if data is not None:
-                yield json.loads(data)
-
-
-def reachable_objects(store: Store) -> set[str]:
-    """Every object id a commit, an open commit or a running job's plan refers to."""
-    seen: set[str] = set()
-    for repo in store.backend.listdir("repos"):
-        for commit in _commits(store, repo):
-            store.trees.reachable(commit.root, seen)
-        for op in _open_ops(store, repo):
-            if "entry" in op:
-                store.trees.reachable(Entry.from_json(op["entry"]), seen)
-            seen.update(str(c) for c in op.get("chunks", []))
-    return seen
-
-
-def gc(store: Store, *, grace: float = 3600.0, dry_run: bool = False) -> GcReport:
-    """Delete unreferenced objects older than ``grace`` seconds."""
-    report = GcReport()
-    keep = reachable_objects(store)
-    report.reachable = len(keep)
-    now = time.time()
-    for key in _object_keys(store):
-        oid = key.rsplit("/", 1)[1]
-        if oid in keep:
-            continue
-        mtime = store.backend.mtime(key)
-        if mtime is None:
-            continue
-        if now - mtime < grace:
-            report.kept_young += 1
-            continue
-        report.bytes_freed += store.backend.size(key)
-        if not dry_run:
-            store.backend.delete(key)
-        report.deleted.append(oid)
-    _gc_packs(store, keep, grace, dry_run, report)
-    if not dry_run:
-        report.temporaries = store.backend.remove_stale_temporaries(grace)
-    return report
-
-
-def _gc_packs(store: Store, keep: set[str], grace: float, dry_run: bool, report: GcReport) -> None:
-    """Delete packs whose objects are all unreachable and older than ``grace``; keep the rest.
-
-    A pack that does not parse is kept (fsck reports it): what it holds cannot be known.
-    """
-    now = time.time()
-    for name in list_packs(store.backend):
-        key = pack_key(name)
-        try:
-            entries = load_index(store.backend, name)
-        except (CorruptStore, FileNotFoundError):
-            continue
-        dead = [e for e in entries if e.oid not in keep]
-        if len(dead) < len(entries):
-            if dead:
-                report.packs_partly_dead += 1
-                report.dead_bytes_kept += sum(e.length for e in dead)
-            continue
-        mtime = store.backend.mtime(key)
-        if mtime is None:
-            continue
-        if now - mtime < grace:
-            report.kept_young += len(entries)
-            continue
-        report.bytes_freed += store.backend.size(key)
-        if not dry_run:
-            store.backend.delete(key)
-            store.objects.packs.forget(name)
-        report.deleted.extend(e.oid for e in entries)
-        report.packs_deleted.append(key)
-
-
 def fsck(store: Store, *, fix: bool = False, repos: Iterable[str] | None = None) -> FsckReport:
     """Verify the whole store; with ``fix``, repair what can be repaired without data loss.
 
@@ -201,7 +75,7 @@ def fsck(store: Store, *, fix: bool = False, repos: Iterable[str] | None = None)
         _check_branches(store, repo, report, fix)
         _check_open(store, repo, report, fix)
     if wanted is None:
-        for key in _object_keys(store):
+        for key in object_keys(store):
             report.objects += 1
             oid = key.rsplit("/", 1)[1]
             if oid in verified:
@@ -258,7 +132,7 @@ def _check_commits(
     store: Store, repo: str, report: FsckReport, verified: set[str], names_checked: set[str]
 ) -> None:
     try:
-        commits = _commits(store, repo)
+        commits = repo_commits(store, repo)
     except CorruptStore as e:
         report.problems.append(str(e))
         return

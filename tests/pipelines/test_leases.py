@@ -27,8 +27,8 @@ from dagster_versioned.pipelines.leases import (
     list_leases,
     new_lease,
 )
+from dagster_versioned.pipelines.lifecycle import end_orphaned_jobs
 from dagster_versioned.pipelines.lost import end_lost_workers
-from dagster_versioned.pipelines.runner import end_orphaned_jobs
 from dagster_versioned.store import Store
 from dagster_versioned.store.commits import now
 from pipelines.kill_workers import hold_a_lease

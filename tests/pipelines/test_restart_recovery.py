@@ -192,20 +192,25 @@ def test_a_kept_datum_whose_outputs_were_collected_is_processed_again(store):
     assert fsck(store).ok
 
 
-def test_finish_reads_only_its_own_incarnations_batch_files(store):
-    """A worker of an earlier incarnation, thought lost, may still write its batch file late:
-    the restarted job's finish must not take its results for its own."""
+def test_finish_reads_only_its_own_incarnations_full_batch_files(store):
+    """A worker of an earlier incarnation, thought lost, may still write its batch file late,
+    and a batch's segments may outlive its full file: finish takes neither for a result."""
     job_id, _ = interrupted_at(store, "a.txt")
     job = start_job(store, COUNTED, job_id)
     assert job.restart == 1
-    late = [
-        DatumInfo(id=d, hash="stale", state=DatumState.FAILED, reason="late").to_json()
-        for d in load_plan(store, "counted", job_id).order
-    ]
-    key = f"{batch_dir('counted', job_id)}/r0.000000.json"
-    store.backend.write(key, json.dumps(late).encode())
+    order = load_plan(store, "counted", job_id).order
+    late = [DatumInfo(id=d, hash="stale", state=DatumState.FAILED).to_json() for d in order]
+    store.backend.write(f"{batch_dir('counted', job_id)}/r0.000000.json", json.dumps(late).encode())
     process_batch(store, COUNTED, job_id, 0, 1)
-    assert finish_job(store, COUNTED, job_id).state == JobState.SUCCESS
+    bogus = Entry("file", 1, 1, chunks=(store.objects.put(b"x"),)).to_json()
+    segment = [DatumInfo(id=order[0], hash="h", state=DatumState.SUCCESS, outputs={"/x": bogus})]
+    store.backend.write(
+        f"{batch_dir('counted', job_id)}/r1.000000.partial-0000-000000.json",
+        json.dumps([i.to_json() for i in segment]).encode(),
+    )
+    done = finish_job(store, COUNTED, job_id)
+    assert done.state == JobState.SUCCESS
+    assert sorted(f.path for f in store.list_file(f"counted@{job_id}")) == [f"/{n}" for n in NAMES]
 
 
 def test_a_restart_after_a_failed_datum_processes_only_that_datum(store):

@@ -3,10 +3,11 @@ fails, no output commit is written, and a re-execution keeps the datums that had
 
 Everything is real: ``dagster-webserver`` and ``dagster-daemon run`` serve one definitions
 file with four pipelines — a Python body and a ``transform.cmd``, each as one step and fanned
-out over two batch steps — on the default (multiprocess) executor. A commit to each pipeline's
-input repo makes its branch sensor start its run; every datum appends ``<name> <pid>`` to a log
-outside the store when it starts, and from the third one on waits at a gate file, so the test
-kills while two datums have finished and the others are in flight. Two ways to lose a worker:
+out over two batch steps — on Dagster's multiprocess executor (forkserver start, so a
+fanned-out run's four steps start fast). A commit to each pipeline's input repo makes its
+branch sensor start its run; every datum appends ``<name> <pid>`` to a log outside the store
+when it starts, and from the third one on waits at a gate file, so the test kills while two
+datums have finished and the others are in flight. Two ways to lose a worker:
 
 * ``step``: SIGKILL the step process working on the job (what the OOM killer does). Dagster
   sees its child die and fails the step and the run; the FAILURE run-status sensor or the
@@ -31,6 +32,7 @@ import textwrap
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +47,7 @@ from dagster_versioned.pipelines.leases import list_leases
 from dagster_versioned.store import Store
 from dagster_versioned.store.maintenance import fsck
 
-pytestmark = [pytest.mark.slow, pytest.mark.dagster]
+pytestmark = [pytest.mark.slow, pytest.mark.dagster, pytest.mark.timeout(600)]
 
 LOST_WITHIN = 60.0
 """Seconds from the kill by which the job must have ended FAILURE."""
@@ -65,6 +67,8 @@ DEFINITIONS = '''
 import os
 import time
 from pathlib import Path
+
+import dagster as dg
 
 from dagster_versioned import Datum, pfs, pipeline, pipeline_from_spec, versioned_definitions
 
@@ -97,6 +101,8 @@ defs = versioned_definitions(
     [py1, py2, pipeline_from_spec({cmd1!r}), pipeline_from_spec({cmd2!r}, fan_out=2)],
     storage={storage!r},
     sensor_interval=1,
+    # Steps forked from a preloaded server, not spawned afresh: a fanned-out run has four.
+    executor=dg.multiprocess_executor.configured({{"start_method": {{"forkserver": {{}}}}}}),
 )
 '''
 
@@ -258,7 +264,8 @@ def test_a_worker_killed_mid_job_fails_the_job_and_a_reexecution_keeps_finished_
     else:
         victims = descendants(run_worker_of(next(iter(holders))))
     for pid in victims:
-        os.kill(pid, signal.SIGKILL)
+        with suppress(ProcessLookupError):  # a command's ``sleep`` may have ended meanwhile
+            os.kill(pid, signal.SIGKILL)
     killed_at = time.monotonic()
 
     def failed() -> JobInfo | None:
