@@ -5,7 +5,7 @@ Pure functions over commit records, checked against a brute-force reading of who
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
@@ -109,17 +109,25 @@ def forests(draw: st.DrawFn) -> tuple[list[Commit], int, int, int]:
     return history(parents, auto), source, target, draw(st.integers(0, 6))
 
 
-@given(forests())
-def test_relate_agrees_with_reading_both_whole_histories(case):
-    commits, s, t, cap = case
-    ancestors = walker(commits)
-    source, target = commits[s], commits[t]
+def brute_force(
+    source: Commit, target: Commit, ancestors: Callable[[Commit], Iterator[Commit]]
+) -> tuple[set[str], list[Commit]]:
+    """The target's whole history, and the source's commits not in it (AUTO roots aside)."""
     theirs = {c.id for c in chain(target, ancestors)}
     new = [
         c
         for c in chain(source, ancestors)
         if c.id not in theirs and not (c.parent is None and c.origin == Origin.AUTO)
     ]
+    return theirs, new
+
+
+@given(forests())
+def test_relate_agrees_with_reading_both_whole_histories(case):
+    commits, s, t, cap = case
+    ancestors = walker(commits)
+    source, target = commits[s], commits[t]
+    theirs, new = brute_force(source, target, ancestors)
 
     lineage = relate(source, target, ancestors, cap=cap)
 
@@ -132,12 +140,7 @@ def test_a_commits_trigger_fires_exactly_when_enough_new_commits_are_ahead(case)
     commits, s, t, wanted = case
     ancestors = walker(commits)
     source, target = commits[s], commits[t]
-    theirs = {c.id for c in chain(target, ancestors)}
-    new = [
-        c
-        for c in chain(source, ancestors)
-        if c.id not in theirs and not (c.parent is None and c.origin == Origin.AUTO)
-    ]
+    theirs, new = brute_force(source, target, ancestors)
     trigger = Trigger(branch="staging", commits=wanted)
 
     fired = should_fire(trigger, source, target, ancestors, T0)
