@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from dagster_versioned.errors import InvalidPath, PathNotFound
 from dagster_versioned.store.names import normalize_path
-from dagster_versioned.store.objects import ObjectId
+from dagster_versioned.store.objects import CHUNK_SIZE, ObjectId
 from dagster_versioned.store.trees import Changes, Entry, TreeStore
 
 if TYPE_CHECKING:
@@ -94,7 +94,13 @@ class CommitWriter:
                 raw = data
             else:
                 raw = bytes(data)
-            chunks, size = ([self._put_bytes(raw)] if len(raw) else []), len(raw)
+            # Cut like a stream (``CHUNK_SIZE`` pieces): the same bytes have one hash and
+            # one set of chunks however they arrive.
+            chunks = [
+                self._put_bytes(raw if len(raw) <= CHUNK_SIZE else raw[i : i + CHUNK_SIZE])
+                for i in range(0, len(raw), CHUNK_SIZE)
+            ]
+            size = len(raw)
         else:
             chunks, size = self._store.objects.put_stream(data)
         self._put_chunks(target, chunks, size, append=append)

@@ -5,13 +5,14 @@ The model knows every commit the machine made, by the id the store gave it, so a
 its ``^N`` / ``.N`` ancestors, its history and the head of a triggered branch can all be checked
 against what was written, without the model re-implementing the store.
 
-The sizes below are the thresholds of the storage format (``store/objects.py``,
-``store/trees.py``), each crossed by the smallest step that crosses it, so the machine stays fast.
+The sizes below are the thresholds of the storage format (``store/objects.py``, ``packs.py``,
+``trees.py``), each crossed by the smallest step that crosses it, so the machine stays fast.
 """
 
 from __future__ import annotations
 
 import functools
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,7 +186,7 @@ class Model:
 @functools.cache
 def large_content(seed: int, tail: int) -> bytes:
     """A file one byte past the chunk size; the first chunk is shared by equal seeds."""
-    return bytes([seed]) * CHUNK_SIZE + bytes([tail])
+    return bytes([seed]) * (LARGE_SIZE - 1) + bytes([tail])
 
 
 @functools.lru_cache(maxsize=4096)
@@ -200,10 +201,23 @@ def chunked_hash(data: bytes) -> str:
     return chunks[0] if len(chunks) == 1 else digest(",".join(chunks).encode())
 
 
-def write_local_dir(root: Path, files: Mapping[str, bytes]) -> Path:
-    """Write ``files`` (relative names) below ``root`` on local disk; returns ``root``."""
-    for name, data in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+def batch_files(generation: int, count: int, *, medium: bool) -> dict[str, bytes]:
+    """The files of one batch: equal generations share their files."""
+    files = {f"b{i:04d}": b"batch %d:%d" % (generation, i) for i in range(count)}
+    if medium:
+        files["medium"] = (b"medium %d:" % generation).ljust(MEDIUM_SIZE, b"m")
+    return files
+
+
+_LOCAL = tempfile.TemporaryDirectory(prefix="dv-sm-batches-")
+
+
+@functools.cache
+def batch_dir(generation: int, count: int, *, medium: bool) -> Path:
+    """A local folder holding ``batch_files(...)``, written once per process: creating 2,048
+    files costs seconds on some disks, and the machine puts the same batches again and again."""
+    root = Path(_LOCAL.name) / f"g{generation}-n{count}-m{int(medium)}"
+    for name, data in batch_files(generation, count, medium=medium).items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
     return root

@@ -411,3 +411,19 @@ def test_open_file_is_seekable_across_chunks(tmp_path, monkeypatch):
             assert f.read(10) == data[pos : pos + 10]
         f.seek(-5, io.SEEK_END)
         assert f.read() == data[-5:]
+
+
+def test_a_large_file_put_as_bytes_is_chunked_like_a_stream(tmp_path):
+    """Regression (found by the state machine): bytes over ``CHUNK_SIZE`` were stored as one
+    object, so the same content had another hash than when put from a stream or a file."""
+    from dagster_versioned.store.objects import CHUNK_SIZE
+
+    store = Store.open(str(tmp_path / "s"))
+    store.create_repo("r")
+    data = bytes(range(256)) * (CHUNK_SIZE // 256) + b"!"
+    store.put_file("r@master:/as-bytes", data)
+    store.put_file("r@master:/as-stream", io.BytesIO(data))
+
+    as_bytes = store.inspect_file("r@master:/as-bytes")
+    assert as_bytes.hash == store.inspect_file("r@master:/as-stream").hash
+    assert store.get_file("r@master:/as-bytes") == data
