@@ -8,7 +8,6 @@ each mixin module holds one concept's operations, and this module the lookups th
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -33,6 +32,7 @@ from dagster_versioned.store.names import (
 from dagster_versioned.store.objects import ObjectStore
 from dagster_versioned.store.records import FileInfo
 from dagster_versioned.store.refs import BranchHead, RefLog
+from dagster_versioned.store.revlog import race_backoff
 from dagster_versioned.store.transaction import require_entry
 from dagster_versioned.store.trees import Entry, TreeStore
 
@@ -164,9 +164,8 @@ class StoreBase:
 
     @staticmethod
     def _backoff(attempt: int = 0) -> None:
-        """Full-jitter exponential backoff: losers of a race spread out instead of colliding
-        again (matters on object stores, where one attempt is several round trips)."""
-        time.sleep(random.uniform(0, min(0.5, 0.005 * 2 ** min(attempt, 10))))
+        """Full-jitter exponential backoff for the loser of a race (``revlog.race_backoff``)."""
+        race_backoff(attempt)
 
     def _open_id(self, repo: str, branch: str) -> CommitId | None:
         data = self.backend.read_or_none(f"repos/{repo}/open-branches/{branch}")

@@ -39,6 +39,13 @@ bytes, because an exclusive create that finds its key holding its own bytes coun
 earlier try (``Backend.create``), and both would think they won."""
 
 
+def race_backoff(attempt: int = 0) -> None:
+    """Full-jitter exponential backoff for the loser of an exclusive-create race: losers
+    spread out instead of colliding again (matters on object stores, where one attempt is
+    several round trips). Shared by every compare-and-swap loop of the store."""
+    time.sleep(random.uniform(0, min(0.5, 0.005 * 2 ** min(attempt, 10))))
+
+
 @dataclass(frozen=True, slots=True)
 class Revision:
     """One stored version of a record."""
@@ -130,7 +137,7 @@ class RevisionLog:
             written = self.append(current, value)
             if written is not None:
                 return written
-            time.sleep(random.uniform(0, min(0.5, 0.005 * 2 ** min(attempt, 10))))
+            race_backoff(attempt)
             current = self.latest()
         newest = self.latest()
         raise Conflict(
@@ -142,4 +149,4 @@ class RevisionLog:
         )
 
 
-__all__ = ["ATTEMPTS", "Change", "Revision", "RevisionLog"]
+__all__ = ["ATTEMPTS", "Change", "Revision", "RevisionLog", "race_backoff"]
