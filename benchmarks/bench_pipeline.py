@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 from benchmarks.bench_store import write_section
-from dagster_versioned.pipelines.inputs import pfs
-from dagster_versioned.pipelines.jobs import JobInfo
-from dagster_versioned.pipelines.runner import run_job
-from dagster_versioned.pipelines.spec import PipelineSpec
-from dagster_versioned.pipelines.transform import Datum
+from dagster_versioned.pps.inputs import pfs
+from dagster_versioned.pps.jobs import JobInfo
+from dagster_versioned.pps.runner import run_job
+from dagster_versioned.pps.spec import PipelineSpec
+from dagster_versioned.pps.transform import Datum
 from dagster_versioned.store import Store
 
 

@@ -21,7 +21,7 @@ from dagster_versioned import GridPipeline, GridStep, PipelineSpec, cross, group
 from dagster_versioned.errors import InvalidArgument, InvalidSpec, VersionedError
 from dagster_versioned.grids import grid_job
 from dagster_versioned.io.formats import choose_format
-from dagster_versioned.pipelines.spec import load_spec_file
+from dagster_versioned.pps.spec import load_spec_file
 
 # ---------------------------------------------------------------- helpers
 

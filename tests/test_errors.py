@@ -38,13 +38,13 @@ from dagster_versioned.errors import (
     Unrunnable,
     VersionedError,
 )
-from dagster_versioned.grids import records as grid_records
-from dagster_versioned.grids.records import BatchRecord, GridJobRecord, GridJobStore
-from dagster_versioned.pipelines.inputs import pfs
-from dagster_versioned.pipelines.jobs import JobState
-from dagster_versioned.pipelines.runner import run_job
-from dagster_versioned.pipelines.spec import PipelineSpec
-from dagster_versioned.pipelines.transform import Datum
+from dagster_versioned.gridcore import records as grid_records
+from dagster_versioned.gridcore.records import BatchRecord, GridJobRecord, GridJobStore
+from dagster_versioned.pps.inputs import pfs
+from dagster_versioned.pps.jobs import JobState
+from dagster_versioned.pps.runner import run_job
+from dagster_versioned.pps.spec import PipelineSpec
+from dagster_versioned.pps.transform import Datum
 from dagster_versioned.store import Store, commit_ops
 from dagster_versioned.store.commits import canonical_json, now
 from dagster_versioned.store.objects import hash_bytes, object_key
@@ -100,7 +100,7 @@ def test_each_class_inherits_what_the_tree_draws_it_under_and_the_builtins_besid
 
 
 def test_classes_moved_here_are_still_importable_from_their_old_modules():
-    from dagster_versioned.pipelines import plan, runner
+    from dagster_versioned.pps import plan, runner
 
     assert runner.JobFailed is JobFailed
     assert plan.Unrunnable is Unrunnable
@@ -385,7 +385,7 @@ def test_errors_survive_pickling_with_their_data(error: VersionedError):
 
 
 def test_job_failed_survives_pickling_with_its_job(tmp_path):
-    from dagster_versioned.pipelines.jobs import JobInfo
+    from dagster_versioned.pps.jobs import JobInfo
 
     job = JobInfo(pipeline="edges", id="d" * 32, created=now()).with_state(
         JobState.KILLED, "terminated by the user"

@@ -1,6 +1,6 @@
 """Grid-job commands: ``list grid-job``, ``inspect grid-job``, and the ``grid`` group.
 
-Everything here reads the grid-job records in the store (``dagster_versioned.grids.records``)
+Everything here reads the grid-job records in the store (``dagster_versioned.gridcore.records``)
 and never imports Dagster: statuses are the run states the job's sensor last copied into the
 store. ``grid pause|resume|run-now|cancel`` change the record; the sensor acts on its next tick.
 ``grid expand FILE`` validates a parameters file and prints its cells in canonical order.
@@ -18,7 +18,7 @@ from dagster_versioned.cli.app import CONTEXT_SETTINGS, cli, echo, store, verb
 from dagster_versioned.cli.formatting import ago, print_details, print_table
 
 if TYPE_CHECKING:
-    from dagster_versioned.grids.records import BatchRecord, GridJobRecord, RunState
+    from dagster_versioned.gridcore.records import BatchRecord, GridJobRecord, RunState
 
 JOB_HEADER = ("NAME", "ID", "PIPELINE", "SCHEDULE", "STATUS", "BATCHES", "RUNS", "CREATED")
 CELL_HEADER = ("CELL", "KEY", "PARAMETERS")
@@ -28,7 +28,7 @@ raw_option = click.option("--raw", is_flag=True, help="Disable pretty printing; 
 
 
 def _jobs() -> Any:
-    from dagster_versioned.grids.records import GridJobStore
+    from dagster_versioned.gridcore.records import GridJobStore
 
     return GridJobStore(store())
 
@@ -49,7 +49,7 @@ def _runs_text(batches: list[tuple[BatchRecord, dict[int, RunState]]]) -> str:
 
 
 def _summary(record: GridJobRecord) -> tuple[str, list[tuple[BatchRecord, dict[int, RunState]]]]:
-    from dagster_versioned.grids.records import derive_status
+    from dagster_versioned.gridcore.records import derive_status
 
     batches = _jobs().batches_with_states(record.name)
     return derive_status(record, batches).value, batches
@@ -88,7 +88,7 @@ def list_grid_job(raw: bool) -> None:
 @raw_option
 def inspect_grid_job(name: str, raw: bool) -> None:
     """Return info about a grid job: configuration, snapshot, parameters and batches."""
-    from dagster_versioned.grids.grid import ParameterGrid
+    from dagster_versioned.gridcore.grid import ParameterGrid
 
     record = _jobs().get(name)
     status, batches = _summary(record)
@@ -137,7 +137,7 @@ def inspect_grid_job(name: str, raw: bool) -> None:
 
 
 def _batch_row(batch: BatchRecord, states: dict[int, RunState]) -> list[str]:
-    from dagster_versioned.grids.records import batch_status
+    from dagster_versioned.gridcore.records import batch_status
 
     when = batch.scheduled_time.strftime("%Y-%m-%d %H:%M:%S")
     ended = sum(1 for s in states.values() if s.status.ended)
@@ -162,7 +162,7 @@ def grid_group() -> None:
 @raw_option
 def grid_expand(file: str, deselect: tuple[int, ...], raw: bool) -> None:
     """Read <pipeline>.parameters.json strictly and print every cell in canonical order."""
-    from dagster_versioned.grids.params_file import read_parameters_file
+    from dagster_versioned.gridcore.params_file import read_parameters_file
 
     grid = read_parameters_file(file, deselected=deselect)
     cells = grid.require_cells(file)
@@ -174,7 +174,7 @@ def grid_expand(file: str, deselect: tuple[int, ...], raw: bool) -> None:
 
 
 def _act(action: str, name: str) -> None:
-    from dagster_versioned.grids import lifecycle
+    from dagster_versioned.gridcore import lifecycle
 
     jobs = _jobs()
     if action == "run-now":

@@ -23,7 +23,7 @@ from dagster_versioned.cli.formatting import (
 from dagster_versioned.cli.raw import dumps
 
 if TYPE_CHECKING:
-    from dagster_versioned.pipelines.jobs import DatumInfo, JobInfo, JobStore
+    from dagster_versioned.pps.jobs import DatumInfo, JobInfo, JobStore
 
 JOB_HEADER = ("ID", "PIPELINE", "STARTED", "DURATION", "RESTART", "PROGRESS", "DL", "UL", "STATE")
 JOB_SET_HEADER = ("ID", "SUBJOBS", "PROGRESS", "CREATED", "MODIFIED")
@@ -41,7 +41,7 @@ if "stop" not in cli.commands:
 
 
 def _jobs() -> JobStore:
-    from dagster_versioned.pipelines.jobs import JobStore
+    from dagster_versioned.pps.jobs import JobStore
 
     return JobStore(store())
 
@@ -61,7 +61,7 @@ def _split_job(text: str) -> tuple[str | None, str]:
 
 
 def job_row(job: JobInfo) -> list[Cell]:
-    from dagster_versioned.pipelines.pretty import progress_text, state_text
+    from dagster_versioned.pps.pretty import progress_text, state_text
 
     duration = "-"
     if job.started is not None and job.finished is not None:

@@ -12,7 +12,7 @@ from dagster_versioned.cli.formatting import ago, bytes_size, human_duration
 from dagster_versioned.cli.raw import commit, timestamp
 
 if TYPE_CHECKING:
-    from dagster_versioned.pipelines.jobs import DatumInfo, JobInfo, JobStats
+    from dagster_versioned.pps.jobs import DatumInfo, JobInfo, JobStats
 
 Json = dict[str, Any]
 
@@ -154,7 +154,7 @@ def input_text(spec: Any) -> str:
 
 def job_details(job: JobInfo) -> list[tuple[str, str]]:
     """``inspect job`` lines, in pachctl's order."""
-    from dagster_versioned.pipelines.pretty import state_text
+    from dagster_versioned.pps.pretty import state_text
 
     run = "-"
     if job.started and job.finished:

@@ -1,8 +1,8 @@
 """Orchest-style parameter grids and grid jobs over Dagster (see ``docs/grids.md``).
 
-``grid``, ``params_file``, ``params``, ``records`` and ``snapshot`` need no Dagster (step
-scripts and ``dvctl`` import them); ``gridjobs``, ``steps`` and ``runs`` do, and are imported on
-first use of their names.
+The Dagster-free core (grids, cells, parameter files, records, snapshots) is
+``dagster_versioned.gridcore``; this package holds the Dagster glue (``gridjobs``, ``steps``,
+``runs``, ``ticks``, ``partitions``) and re-exports both, each imported on first use of its name.
 """
 
 from __future__ import annotations
@@ -11,23 +11,23 @@ import importlib
 from typing import Any
 
 _LAZY: dict[str, str] = {
-    "Dimension": "dagster_versioned.grids.grid",
-    "GridCell": "dagster_versioned.grids.grid",
-    "ParameterDefaults": "dagster_versioned.grids.grid",
-    "ParameterGrid": "dagster_versioned.grids.grid",
-    "GridPipeline": "dagster_versioned.grids.pipeline",
-    "GridStep": "dagster_versioned.grids.pipeline",
-    "read_parameters_file": "dagster_versioned.grids.params_file",
-    "write_parameters_file": "dagster_versioned.grids.params_file",
-    "generate_parameters_file": "dagster_versioned.grids.params_file",
-    "get_params": "dagster_versioned.grids.params",
-    "get_pipeline_param": "dagster_versioned.grids.params",
-    "get_step_param": "dagster_versioned.grids.params",
-    "cell_for_partition_key": "dagster_versioned.grids.partitions",
+    "Dimension": "dagster_versioned.gridcore.grid",
+    "GridCell": "dagster_versioned.gridcore.grid",
+    "ParameterDefaults": "dagster_versioned.gridcore.grid",
+    "ParameterGrid": "dagster_versioned.gridcore.grid",
+    "GridPipeline": "dagster_versioned.gridcore.pipeline",
+    "GridStep": "dagster_versioned.gridcore.pipeline",
+    "read_parameters_file": "dagster_versioned.gridcore.params_file",
+    "write_parameters_file": "dagster_versioned.gridcore.params_file",
+    "generate_parameters_file": "dagster_versioned.gridcore.params_file",
+    "get_params": "dagster_versioned.gridcore.params",
+    "get_pipeline_param": "dagster_versioned.gridcore.params",
+    "get_step_param": "dagster_versioned.gridcore.params",
+    "cell_for_partition_key": "dagster_versioned.gridcore.keys",
     "grid_partitions_def": "dagster_versioned.grids.partitions",
-    "GridJobRecord": "dagster_versioned.grids.records",
-    "GridJobStatus": "dagster_versioned.grids.records",
-    "GridJobStore": "dagster_versioned.grids.records",
+    "GridJobRecord": "dagster_versioned.gridcore.records",
+    "GridJobStatus": "dagster_versioned.gridcore.records",
+    "GridJobStore": "dagster_versioned.gridcore.records",
     "GridJob": "dagster_versioned.grids.gridjobs",
     "grid_job": "dagster_versioned.grids.gridjobs",
     "grid_job_definitions": "dagster_versioned.grids.gridjobs",

@@ -31,12 +31,17 @@ from typing import Any
 import dagster as dg
 
 from dagster_versioned.errors import AlreadyExists, VersionedError
-from dagster_versioned.grids import lifecycle
-from dagster_versioned.grids.create import GridInput, JobOptions, create_job_record, normalize_grid
-from dagster_versioned.grids.grid import GridCell, ParameterGrid
-from dagster_versioned.grids.partitions import dynamic_partitions_name, load_cell
-from dagster_versioned.grids.pipeline import GridPipeline
-from dagster_versioned.grids.records import (
+from dagster_versioned.gridcore import lifecycle
+from dagster_versioned.gridcore.create import (
+    GridInput,
+    JobOptions,
+    create_job_record,
+    normalize_grid,
+)
+from dagster_versioned.gridcore.grid import GridCell, ParameterGrid
+from dagster_versioned.gridcore.keys import dynamic_partitions_name, load_cell
+from dagster_versioned.gridcore.pipeline import GridPipeline
+from dagster_versioned.gridcore.records import (
     BatchRecord,
     GridJobRecord,
     GridJobStatus,

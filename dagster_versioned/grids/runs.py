@@ -15,7 +15,7 @@ from typing import Any
 
 import dagster as dg
 
-from dagster_versioned.grids.records import (
+from dagster_versioned.gridcore.records import (
     BatchRecord,
     GridJobRecord,
     GridJobStatus,
@@ -24,8 +24,8 @@ from dagster_versioned.grids.records import (
     derive_status,
     run_status,
 )
-from dagster_versioned.grids.snapshot import remove_checkout
-from dagster_versioned.grids.tags import BATCH_TAG, CELL_TAG, GRID_JOB_TAG, RUN_INDEX_TAG
+from dagster_versioned.gridcore.snapshot import remove_checkout
+from dagster_versioned.gridcore.tags import BATCH_TAG, CELL_TAG, GRID_JOB_TAG, RUN_INDEX_TAG
 from dagster_versioned.store.commits import now
 
 RUN_KEY_TAG = "dagster/run_key"

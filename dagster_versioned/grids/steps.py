@@ -29,13 +29,13 @@ from typing import Any
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from dagster_versioned.grids.grid import GridCell
-from dagster_versioned.grids.params import PIPES_EXTRA, RunParams, params_env, params_scope
-from dagster_versioned.grids.partitions import load_cell
-from dagster_versioned.grids.pipeline import GridPipeline, GridStep
-from dagster_versioned.grids.records import GridJobRecord, GridJobStore
-from dagster_versioned.grids.snapshot import checkout
-from dagster_versioned.grids.tags import GLOBAL_ID_TAG, SNAPSHOT_TAG
+from dagster_versioned.gridcore.grid import GridCell
+from dagster_versioned.gridcore.keys import load_cell
+from dagster_versioned.gridcore.params import PIPES_EXTRA, RunParams, params_env, params_scope
+from dagster_versioned.gridcore.pipeline import GridPipeline, GridStep
+from dagster_versioned.gridcore.records import GridJobRecord, GridJobStore
+from dagster_versioned.gridcore.snapshot import checkout
+from dagster_versioned.gridcore.tags import GLOBAL_ID_TAG, SNAPSHOT_TAG
 from dagster_versioned.io.resource import open_store
 from dagster_versioned.store import Store
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from dagster_versioned.grids.grid import GridCell, ParameterGrid
-from dagster_versioned.grids.partitions import dynamic_partitions_name, load_cell
-from dagster_versioned.grids.records import (
+from dagster_versioned.gridcore.grid import GridCell, ParameterGrid
+from dagster_versioned.gridcore.keys import dynamic_partitions_name, load_cell
+from dagster_versioned.gridcore.records import (
     BatchCell,
     BatchRecord,
     GridJobRecord,
@@ -26,10 +26,8 @@ from dagster_versioned.grids.records import (
     GridJobStore,
     derive_status,
 )
-from dagster_versioned.grids.runs import Batches, active, apply_retention, cancel_runs, sync
-from dagster_versioned.grids.scheduling import Due, plan_tick
-from dagster_versioned.grids.steps import resource_keys
-from dagster_versioned.grids.tags import (
+from dagster_versioned.gridcore.scheduling import Due, plan_tick
+from dagster_versioned.gridcore.tags import (
     BATCH_TAG,
     CELL_TAG,
     GLOBAL_ID_TAG,
@@ -40,6 +38,8 @@ from dagster_versioned.grids.tags import (
     TRIGGER_TAG,
     run_key,
 )
+from dagster_versioned.grids.runs import Batches, active, apply_retention, cancel_runs, sync
+from dagster_versioned.grids.steps import resource_keys
 from dagster_versioned.store import Store
 from dagster_versioned.store.commits import new_commit_id, now
 

@@ -1,2 +1,5 @@
-"""Pachyderm pipelines on Dagster: inputs, datums, jobs and the runner (no Dagster import),
-and ``assets``/``definitions`` (the Dagster glue, imported only when used)."""
+"""Pachyderm pipelines as Dagster assets, sensors and definitions.
+
+The glue only: it reads a run's context and calls the Dagster-free engine in
+``dagster_versioned.pps``. Imported only when used.
+"""

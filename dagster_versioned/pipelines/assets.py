@@ -28,11 +28,11 @@ from dagster_versioned.io.tags import (
     global_id_for_run,
     parse_input_commits,
 )
-from dagster_versioned.pipelines.inputs import CombinedInput, Input, PfsInput, pfs_inputs
-from dagster_versioned.pipelines.jobs import JobInfo, JobState, JobStore
-from dagster_versioned.pipelines.pretty import human_size, progress_text, state_text
-from dagster_versioned.pipelines.runner import JobFailed, create_job, downstream_of, run_job
-from dagster_versioned.pipelines.spec import PipelineSpec, Transform, load_spec_file
+from dagster_versioned.pps.inputs import CombinedInput, Input, PfsInput, pfs_inputs
+from dagster_versioned.pps.jobs import JobInfo, JobState, JobStore
+from dagster_versioned.pps.pretty import human_size, progress_text, state_text
+from dagster_versioned.pps.runner import JobFailed, create_job, downstream_of, run_job
+from dagster_versioned.pps.spec import PipelineSpec, Transform, load_spec_file
 from dagster_versioned.store import Store
 
 if TYPE_CHECKING:

@@ -32,13 +32,13 @@ from dagster_versioned.pipelines.assets import (
     register,
 )
 from dagster_versioned.pipelines.fanout import INTERMEDIATE_IO
-from dagster_versioned.pipelines.inputs import pfs_inputs
-from dagster_versioned.pipelines.jobs import JobStore
-from dagster_versioned.pipelines.leases import WorkerLease
-from dagster_versioned.pipelines.lifecycle import register_pipeline
-from dagster_versioned.pipelines.lost import end_lost_workers
-from dagster_versioned.pipelines.runner import create_job, ensure_output_repo
-from dagster_versioned.pipelines.spec import PipelineSpec
+from dagster_versioned.pps.inputs import pfs_inputs
+from dagster_versioned.pps.jobs import JobStore
+from dagster_versioned.pps.leases import WorkerLease
+from dagster_versioned.pps.lifecycle import register_pipeline
+from dagster_versioned.pps.lost import end_lost_workers
+from dagster_versioned.pps.runner import create_job, ensure_output_repo
+from dagster_versioned.pps.spec import PipelineSpec
 from dagster_versioned.store import Commit, Store
 
 log = logging.getLogger("dagster_versioned")
@@ -330,8 +330,8 @@ def ended_run_sensors(
             context: dg.RunStatusSensorContext, _state: str = state, _reason: str = reason
         ) -> None:
             from dagster_versioned.io.tags import GLOBAL_ID_TAG, global_id_for_run
-            from dagster_versioned.pipelines.jobs import JobState
-            from dagster_versioned.pipelines.lifecycle import end_orphaned_jobs
+            from dagster_versioned.pps.jobs import JobState
+            from dagster_versioned.pps.lifecycle import end_orphaned_jobs
 
             run = context.dagster_run
             gid = run.tags.get(GLOBAL_ID_TAG) or global_id_for_run(run.run_id)

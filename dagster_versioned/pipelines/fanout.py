@@ -12,8 +12,8 @@ Dagster's executor spreads the work; the plan in the store is what every step ag
 import dagster as dg
 
 from dagster_versioned.io.resource import VersionedStoreResource
-from dagster_versioned.pipelines.jobs import JobState, JobStore
-from dagster_versioned.pipelines.runner import JobFailed, finish_job, process_batch, start_job
+from dagster_versioned.pps.jobs import JobState, JobStore
+from dagster_versioned.pps.runner import JobFailed, finish_job, process_batch, start_job
 
 INTERMEDIATE_IO = "dv_intermediate"
 """Resource key of the IO manager for batch numbers passed between steps (Dagster's own

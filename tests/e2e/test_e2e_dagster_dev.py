@@ -26,7 +26,7 @@ import pytest
 from dagster_graphql import DagsterGraphQLClient
 
 from dagster_versioned import GLOBAL_ID_TAG
-from dagster_versioned.grids.tags import (
+from dagster_versioned.gridcore.tags import (
     BATCH_TAG,
     CELL_TAG,
     GRID_JOB_NAME_TAG,

@@ -69,7 +69,7 @@ import os
 import uuid
 from pathlib import Path
 
-from dagster_versioned.grids.params import get_params, get_pipeline_param, get_step_param
+from dagster_versioned.gridcore.params import get_params, get_pipeline_param, get_step_param
 
 VERSION = "v1"
 step_params, pipeline_params = get_params()

@@ -106,7 +106,7 @@ def test_pause_resume_and_cancel_from_the_command_line_change_the_record(
 def test_the_grid_commands_do_not_import_dagster() -> None:
     code = (
         "import sys; import dagster_versioned.cli.commands_grids as m; "
-        "from dagster_versioned.grids import lifecycle, params_file; "
+        "from dagster_versioned.gridcore import lifecycle, params_file; "
         "print('dagster' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

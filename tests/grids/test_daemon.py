@@ -24,8 +24,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from dagster_versioned.gridcore.tags import BATCH_TAG, CELL_TAG, GRID_JOB_TAG
 from dagster_versioned.grids import GridJobStatus, GridPipeline, GridStep, grid_job
-from dagster_versioned.grids.tags import BATCH_TAG, CELL_TAG, GRID_JOB_TAG
 
 TIMEOUT = 150.0
 CRON = "* * * * * */10"
@@ -33,7 +33,7 @@ CRON = "* * * * * */10"
 WORK_PY = """\
 import json, os, time, uuid
 from pathlib import Path
-from dagster_versioned.grids.params import get_pipeline_param
+from dagster_versioned.gridcore.params import get_pipeline_param
 start = time.time()
 time.sleep(0.5)
 out = Path(os.environ["GRID_OUT"])

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dagster_versioned.errors import AlreadyExists, InvalidParameters
+from dagster_versioned.gridcore.keys import MAX_KEY_LENGTH, NO_PARAMETERS_KEY, cell_key
 from dagster_versioned.grids import (
     ParameterDefaults,
     ParameterGrid,
@@ -20,7 +21,6 @@ from dagster_versioned.grids import (
     read_parameters_file,
     write_parameters_file,
 )
-from dagster_versioned.grids.partitions import MAX_KEY_LENGTH, NO_PARAMETERS_KEY, cell_key
 
 DEFAULTS = ParameterDefaults(pipeline={"a": 0}, steps={"S": {"b": "w"}, "T": {}})
 
@@ -293,7 +293,7 @@ def test_every_cell_has_a_unique_clean_key_that_leads_back_to_it(grid: Parameter
 @given(grids)
 def test_a_grid_survives_json_and_the_parameters_file_format(grid: ParameterGrid) -> None:
     assert ParameterGrid.from_json(json.loads(json.dumps(grid.to_json()))) == grid
-    from dagster_versioned.grids.params_file import parse_parameters
+    from dagster_versioned.gridcore.params_file import parse_parameters
 
     again = parse_parameters(json.loads(json.dumps(grid.to_parameters_json())))
     assert [c.content() for c in again.cells] == [

@@ -10,14 +10,14 @@ import dagster as dg
 import pytest
 
 from dagster_versioned.errors import InvalidParameters, StateError
-from dagster_versioned.grids import GridJobStatus, GridPipeline, GridStep, ParameterGrid, grid_job
-from dagster_versioned.grids.tags import (
+from dagster_versioned.gridcore.tags import (
     BATCH_TAG,
     CELL_TAG,
     GLOBAL_ID_TAG,
     GRID_JOB_TAG,
     SNAPSHOT_TAG,
 )
+from dagster_versioned.grids import GridJobStatus, GridPipeline, GridStep, ParameterGrid, grid_job
 from dagster_versioned.store import Store
 
 from .helpers import evaluate, load_module, outputs, record_runs, simple_pipeline

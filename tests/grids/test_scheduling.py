@@ -12,9 +12,9 @@ import dagster as dg
 import pytest
 
 from dagster_versioned.errors import StateError
+from dagster_versioned.gridcore.scheduling import next_tick
+from dagster_versioned.gridcore.tags import BATCH_TAG, RUN_INDEX_TAG, TRIGGER_TAG
 from dagster_versioned.grids import GridJobStatus, GridPipeline, GridStep, grid_job
-from dagster_versioned.grids.scheduling import next_tick
-from dagster_versioned.grids.tags import BATCH_TAG, RUN_INDEX_TAG, TRIGGER_TAG
 
 from .helpers import evaluate, finish_run, load_module, record_runs, simple_pipeline, skip_message
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import dagster as dg
 
+from dagster_versioned.gridcore.ignore import IgnoreRules
+from dagster_versioned.gridcore.snapshot import SNAPSHOT_REPO, snapshot_environment
+from dagster_versioned.gridcore.tags import SNAPSHOT_TAG
 from dagster_versioned.grids import GridPipeline, GridStep, grid_job
-from dagster_versioned.grids.ignore import IgnoreRules
-from dagster_versioned.grids.snapshot import SNAPSHOT_REPO, snapshot_environment
-from dagster_versioned.grids.tags import SNAPSHOT_TAG
 from dagster_versioned.store import Store
 
 from .helpers import evaluate, load_module, outputs, simple_pipeline

@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Any, cast
 
 from dagster_versioned.errors import JobEnded
-from dagster_versioned.pipelines.jobs import JobInfo, JobState, JobStore
+from dagster_versioned.pps.jobs import JobInfo, JobState, JobStore
 from dagster_versioned.store import Store
 
 

@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from dagster_versioned.cli.main import load_commands
-from dagster_versioned.pipelines.inputs import cross, pfs
-from dagster_versioned.pipelines.runner import run_job
-from dagster_versioned.pipelines.spec import PipelineSpec
-from dagster_versioned.pipelines.transform import Datum
+from dagster_versioned.pps.inputs import cross, pfs
+from dagster_versioned.pps.runner import run_job
+from dagster_versioned.pps.spec import PipelineSpec
+from dagster_versioned.pps.transform import Datum
 from dagster_versioned.store import Store
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from dagster_versioned.errors import JobEnded
-from dagster_versioned.pipelines.jobs import JobInfo, JobState, JobStore
+from dagster_versioned.pps.jobs import JobInfo, JobState, JobStore
 from dagster_versioned.store import Store
 from dagster_versioned.store.commits import canonical_json, now
 from pipelines.job_writers import count_datums, end_job

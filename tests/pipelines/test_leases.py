@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from dagster_versioned.pipelines.jobs import JobInfo, JobState, JobStore
-from dagster_versioned.pipelines.leases import (
+from dagster_versioned.pps.jobs import JobInfo, JobState, JobStore
+from dagster_versioned.pps.leases import (
     LEASE,
     drop_lease,
     hold_lease,
@@ -27,8 +27,8 @@ from dagster_versioned.pipelines.leases import (
     list_leases,
     new_lease,
 )
-from dagster_versioned.pipelines.lifecycle import end_orphaned_jobs
-from dagster_versioned.pipelines.lost import end_lost_workers
+from dagster_versioned.pps.lifecycle import end_orphaned_jobs
+from dagster_versioned.pps.lost import end_lost_workers
 from dagster_versioned.store import Store
 from dagster_versioned.store.commits import now
 from pipelines.kill_workers import hold_a_lease

@@ -20,8 +20,8 @@ from dagster._core.test_utils import create_run_for_test
 
 from dagster_versioned import pfs, pipeline, versioned_definitions
 from dagster_versioned.pipelines.definitions import RUN_GRACE, lost_workers_sensor
-from dagster_versioned.pipelines.jobs import JobInfo, JobState, JobStore
-from dagster_versioned.pipelines.leases import list_leases, new_lease
+from dagster_versioned.pps.jobs import JobInfo, JobState, JobStore
+from dagster_versioned.pps.leases import list_leases, new_lease
 from dagster_versioned.store import Store
 from dagster_versioned.store.commits import now
 

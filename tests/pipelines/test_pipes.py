@@ -11,9 +11,9 @@ import dagster as dg
 import pytest
 
 from dagster_versioned import pipeline_from_spec, versioned_definitions
-from dagster_versioned.pipelines.jobs import JobState, JobStore
-from dagster_versioned.pipelines.runner import run_job
-from dagster_versioned.pipelines.spec import load_spec_file
+from dagster_versioned.pps.jobs import JobState, JobStore
+from dagster_versioned.pps.runner import run_job
+from dagster_versioned.pps.spec import load_spec_file
 from dagster_versioned.store import Store
 
 PIPES_SCRIPT = """

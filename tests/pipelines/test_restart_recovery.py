@@ -17,20 +17,20 @@ from pathlib import Path
 import pytest
 
 from dagster_versioned.errors import JobFailed, NotFound
-from dagster_versioned.pipelines.batches import PartialResults, batch_dir, succeeded_before
-from dagster_versioned.pipelines.inputs import pfs
-from dagster_versioned.pipelines.jobs import DatumInfo, DatumState, JobState, JobStore
-from dagster_versioned.pipelines.leases import list_leases
-from dagster_versioned.pipelines.lost import end_lost_workers
-from dagster_versioned.pipelines.plan import load_plan
-from dagster_versioned.pipelines.runner import (
+from dagster_versioned.pps.batches import PartialResults, batch_dir, succeeded_before
+from dagster_versioned.pps.inputs import pfs
+from dagster_versioned.pps.jobs import DatumInfo, DatumState, JobState, JobStore
+from dagster_versioned.pps.leases import list_leases
+from dagster_versioned.pps.lost import end_lost_workers
+from dagster_versioned.pps.plan import load_plan
+from dagster_versioned.pps.runner import (
     finish_job,
     process_batch,
     run_job,
     start_job,
 )
-from dagster_versioned.pipelines.spec import PipelineSpec
-from dagster_versioned.pipelines.transform import Datum
+from dagster_versioned.pps.spec import PipelineSpec
+from dagster_versioned.pps.transform import Datum
 from dagster_versioned.store import Store
 from dagster_versioned.store.maintenance import fsck
 from dagster_versioned.store.objects import object_key

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from dagster_versioned.errors import InvalidSpec
-from dagster_versioned.pipelines.datums import DatumSpec
-from dagster_versioned.pipelines.inputs import cross, group, join, pfs, union
-from dagster_versioned.pipelines.jobs import DatumState, JobState, JobStore
-from dagster_versioned.pipelines.runner import JobFailed, run_job
-from dagster_versioned.pipelines.spec import PipelineSpec, load_spec_file
-from dagster_versioned.pipelines.transform import Datum
+from dagster_versioned.pps.datums import DatumSpec
+from dagster_versioned.pps.inputs import cross, group, join, pfs, union
+from dagster_versioned.pps.jobs import DatumState, JobState, JobStore
+from dagster_versioned.pps.runner import JobFailed, run_job
+from dagster_versioned.pps.spec import PipelineSpec, load_spec_file
+from dagster_versioned.pps.transform import Datum
 from dagster_versioned.store import Store
 
 
@@ -414,7 +414,7 @@ def test_a_spec_file_with_a_bad_field_is_refused_naming_it(tmp_path, field, valu
 
 
 def test_datum_identity_depends_on_paths_not_content():
-    from dagster_versioned.pipelines.datums import DatumInput
+    from dagster_versioned.pps.datums import DatumInput
     from dagster_versioned.store.trees import Entry
 
     def datum(content_hash: str) -> DatumSpec:
@@ -451,7 +451,7 @@ def test_a_datum_rescued_by_err_cmd_is_recovered_and_the_job_succeeds(store):
     job = run_job(store, spec, head_id(store, "images@master"))
     assert job.state == JobState.SUCCESS
     assert (job.data_processed, job.data_skipped, job.data_recovered) == (0, 0, 1)
-    from dagster_versioned.pipelines.pretty import progress_text
+    from dagster_versioned.pps.pretty import progress_text
 
     assert progress_text(job) == "0 + 0 + 1 / 1"
 

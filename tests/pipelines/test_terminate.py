@@ -22,7 +22,7 @@ from e2e.deployment import BIN, deployment, free_port, raw_records, run_cli
 
 from dagster_versioned.errors import NotFound
 from dagster_versioned.io.tags import GLOBAL_ID_TAG, INPUT_COMMIT_TAG
-from dagster_versioned.pipelines.jobs import JobState, JobStore
+from dagster_versioned.pps.jobs import JobState, JobStore
 from dagster_versioned.store import Store
 
 pytestmark = [pytest.mark.slow, pytest.mark.dagster]

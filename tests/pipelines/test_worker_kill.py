@@ -41,9 +41,9 @@ from e2e.deployment import BIN, Deployment, dagster_home, deployment, free_port
 
 from dagster_versioned import GLOBAL_ID_TAG
 from dagster_versioned.errors import NotFound
-from dagster_versioned.pipelines.batches import succeeded_before
-from dagster_versioned.pipelines.jobs import JobInfo, JobState, JobStore
-from dagster_versioned.pipelines.leases import list_leases
+from dagster_versioned.pps.batches import succeeded_before
+from dagster_versioned.pps.jobs import JobInfo, JobState, JobStore
+from dagster_versioned.pps.leases import list_leases
 from dagster_versioned.store import Store
 from dagster_versioned.store.maintenance import fsck
 

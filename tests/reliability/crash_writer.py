@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from dagster_versioned.errors import VersionedError
-from dagster_versioned.pipelines.jobs import JobInfo, JobState, JobStore
+from dagster_versioned.pps.jobs import JobInfo, JobState, JobStore
 from dagster_versioned.store import Store
 from dagster_versioned.store.commits import now
 from dagster_versioned.store.triggers import Trigger

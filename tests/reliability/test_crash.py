@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_versioned.pipelines.jobs import JobStore
+from dagster_versioned.pps.jobs import JobStore
 from dagster_versioned.store import Store
 from dagster_versioned.store.commits import Commit
 from dagster_versioned.store.maintenance import fsck

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from dagster_versioned.cli.main import load_commands
 from dagster_versioned.errors import InvalidPath, VersionedError
-from dagster_versioned.pipelines.inputs import pfs
-from dagster_versioned.pipelines.runner import JobFailed, run_job
-from dagster_versioned.pipelines.spec import PipelineSpec
+from dagster_versioned.pps.inputs import pfs
+from dagster_versioned.pps.runner import JobFailed, run_job
+from dagster_versioned.pps.spec import PipelineSpec
 from dagster_versioned.store import Store
 from dagster_versioned.store.credentials import redact_url
 from dagster_versioned.store.fs import VersionedFileSystem

@@ -21,7 +21,7 @@ from dagster_versioned.errors import (
     JobEnded,
     RepoNotFound,
 )
-from dagster_versioned.pipelines.jobs import (
+from dagster_versioned.pps.jobs import (
     DatumInfo,
     DatumState,
     JobInfo,
@@ -29,9 +29,9 @@ from dagster_versioned.pipelines.jobs import (
     JobStats,
     JobStore,
 )
-from dagster_versioned.pipelines.leases import job_leases
-from dagster_versioned.pipelines.spec import PipelineSpec
-from dagster_versioned.pipelines.transform import DatumResult
+from dagster_versioned.pps.leases import job_leases
+from dagster_versioned.pps.spec import PipelineSpec
+from dagster_versioned.pps.transform import DatumResult
 from dagster_versioned.store import Store
 from dagster_versioned.store.commits import now
 

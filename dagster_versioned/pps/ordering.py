@@ -9,7 +9,7 @@ from datetime import datetime
 from dagster_versioned.errors import (
     VersionedError,
 )
-from dagster_versioned.pipelines.jobs import (
+from dagster_versioned.pps.jobs import (
     JobInfo,
     JobStore,
 )

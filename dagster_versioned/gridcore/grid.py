@@ -296,7 +296,7 @@ class ParameterGrid:
         raise parameters_error(f"no cell of this grid has the partition key {key!r}")
 
     def _expand(self) -> Iterator[GridCell]:
-        from dagster_versioned.grids.partitions import cell_key
+        from dagster_versioned.gridcore.keys import cell_key
 
         seen: dict[str, int] = {}
         for index, values in enumerate(itertools.product(*(d.options for d in self._dimensions))):
@@ -417,7 +417,7 @@ class ParameterGrid:
         deselected: Iterable[int] = (),
     ) -> ParameterGrid:
         """Read ``<pipeline>.parameters.json`` strictly (see ``params_file``)."""
-        from dagster_versioned.grids.params_file import read_parameters_file
+        from dagster_versioned.gridcore.params_file import read_parameters_file
 
         return read_parameters_file(path, defaults=defaults, deselected=deselected)
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from dagster_versioned.errors import CommitNotFound, Unrunnable, VersionedError
-from dagster_versioned.pipelines.datums import DatumSpec, compute_datums
-from dagster_versioned.pipelines.inputs import PfsInput, pfs_inputs
-from dagster_versioned.pipelines.jobs import DatumInfo, DatumState, JobInfo, JobState, JobStore
-from dagster_versioned.pipelines.spec import PipelineSpec
+from dagster_versioned.pps.datums import DatumSpec, compute_datums
+from dagster_versioned.pps.inputs import PfsInput, pfs_inputs
+from dagster_versioned.pps.jobs import DatumInfo, DatumState, JobInfo, JobState, JobStore
+from dagster_versioned.pps.spec import PipelineSpec
 from dagster_versioned.store import Commit, CommitRef, Store
 
 

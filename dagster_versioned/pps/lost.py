@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from dagster_versioned.pipelines.jobs import JobInfo, JobState, JobStore
-from dagster_versioned.pipelines.leases import WorkerLease, drop_lease, list_leases
-from dagster_versioned.pipelines.lifecycle import end_job
+from dagster_versioned.pps.jobs import JobInfo, JobState, JobStore
+from dagster_versioned.pps.leases import WorkerLease, drop_lease, list_leases
+from dagster_versioned.pps.lifecycle import end_job
 from dagster_versioned.store import Store
 
 log = logging.getLogger("dagster_versioned.pipelines")

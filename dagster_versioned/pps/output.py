@@ -8,15 +8,15 @@ import shutil
 from dagster_versioned.errors import (
     VersionedError,
 )
-from dagster_versioned.pipelines.jobs import (
+from dagster_versioned.pps.jobs import (
     DatumInfo,
     DatumState,
     JobInfo,
 )
-from dagster_versioned.pipelines.plan import (
+from dagster_versioned.pps.plan import (
     JobPlan,
 )
-from dagster_versioned.pipelines.spec import PipelineSpec
+from dagster_versioned.pps.spec import PipelineSpec
 from dagster_versioned.store import Commit, Origin, Store
 from dagster_versioned.store.trees import Entry
 

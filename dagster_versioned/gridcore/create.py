@@ -15,17 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from dagster_versioned.errors import AlreadyExists, InvalidArgument, InvalidSpec
-from dagster_versioned.grids.grid import ParameterGrid, json_text
-from dagster_versioned.grids.params_file import (
+from dagster_versioned.gridcore.grid import ParameterGrid, json_text
+from dagster_versioned.gridcore.keys import store_cells
+from dagster_versioned.gridcore.params_file import (
     parameters_file_path,
     parse_parameters,
     read_parameters_file,
 )
-from dagster_versioned.grids.partitions import store_cells
-from dagster_versioned.grids.pipeline import GridPipeline, function_file, validate_identifier
-from dagster_versioned.grids.records import GridJobRecord, GridJobStatus, GridJobStore
-from dagster_versioned.grids.scheduling import check_cron
-from dagster_versioned.grids.snapshot import project_files, take_snapshot
+from dagster_versioned.gridcore.pipeline import GridPipeline, function_file, validate_identifier
+from dagster_versioned.gridcore.records import GridJobRecord, GridJobStatus, GridJobStore
+from dagster_versioned.gridcore.scheduling import check_cron
+from dagster_versioned.gridcore.snapshot import project_files, take_snapshot
 from dagster_versioned.store import Store
 from dagster_versioned.store.commits import now
 

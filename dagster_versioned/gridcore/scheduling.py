@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from croniter import croniter
 
 from dagster_versioned.errors import InvalidArgument
-from dagster_versioned.grids.records import GridJobRecord, GridJobStatus
+from dagster_versioned.gridcore.records import GridJobRecord, GridJobStatus
 
 _EPSILON = timedelta(microseconds=1)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dagster_versioned.pipelines.jobs import JobInfo, JobState
+from dagster_versioned.pps.jobs import JobInfo, JobState
 from dagster_versioned.units import bytes_size
 
 human_size = bytes_size

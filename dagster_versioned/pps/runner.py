@@ -25,24 +25,24 @@ from dagster_versioned.errors import (
     JobFailed,
     VersionedError,
 )
-from dagster_versioned.pipelines.batches import (
+from dagster_versioned.pps.batches import (
     PartialResults,
     outputs_stored,
     read_batches,
     succeeded_before,
     write_batch,
 )
-from dagster_versioned.pipelines.commands import cancel_commands, release_commands
-from dagster_versioned.pipelines.datums import DatumSpec
-from dagster_versioned.pipelines.jobs import (
+from dagster_versioned.pps.commands import cancel_commands, release_commands
+from dagster_versioned.pps.datums import DatumSpec
+from dagster_versioned.pps.jobs import (
     DatumInfo,
     DatumState,
     JobInfo,
     JobState,
     JobStore,
 )
-from dagster_versioned.pipelines.leases import hold_lease, lease_session
-from dagster_versioned.pipelines.lifecycle import (
+from dagster_versioned.pps.leases import hold_lease, lease_session
+from dagster_versioned.pps.lifecycle import (
     Progress,
     create_job,
     end_job,
@@ -52,17 +52,17 @@ from dagster_versioned.pipelines.lifecycle import (
     save_change,
     totals,
 )
-from dagster_versioned.pipelines.ordering import wait_for_earlier_jobs
-from dagster_versioned.pipelines.output import OutputCollision, egress, write_output
-from dagster_versioned.pipelines.plan import (
+from dagster_versioned.pps.ordering import wait_for_earlier_jobs
+from dagster_versioned.pps.output import OutputCollision, egress, write_output
+from dagster_versioned.pps.plan import (
     Unrunnable,
     find_plan,
     load_plan,
     make_plan,
     save_plan,
 )
-from dagster_versioned.pipelines.spec import PipelineSpec
-from dagster_versioned.pipelines.transform import CommandChannel, DatumResult, run_datum
+from dagster_versioned.pps.spec import PipelineSpec
+from dagster_versioned.pps.transform import CommandChannel, DatumResult, run_datum
 from dagster_versioned.store import Store
 from dagster_versioned.store.commits import now
 
@@ -381,7 +381,7 @@ class _Killed(Exception):
 
 def downstream_of(failed: str, specs: dict[str, PipelineSpec]) -> set[str]:
     """Pipelines that read ``failed``'s output, directly or through other pipelines."""
-    from dagster_versioned.pipelines.inputs import pfs_inputs
+    from dagster_versioned.pps.inputs import pfs_inputs
 
     reached: set[str] = set()
     frontier = {failed}

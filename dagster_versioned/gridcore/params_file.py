@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dagster_versioned.errors import AlreadyExists
-from dagster_versioned.grids.grid import (
+from dagster_versioned.gridcore.grid import (
     PIPELINE_KEY,
     ParameterDefaults,
     ParameterGrid,

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from dagster_versioned.errors import AlreadyExists, InvalidArgument
-from dagster_versioned.grids.ignore import IgnoreRules, walk_project
+from dagster_versioned.gridcore.ignore import IgnoreRules, walk_project
 from dagster_versioned.store import CommitId, Store
 from dagster_versioned.store.location import STORE_DIR_NAME
 

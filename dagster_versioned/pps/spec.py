@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dagster_versioned.errors import InvalidSpec
-from dagster_versioned.pipelines.inputs import Input, input_from_spec, validate_names
+from dagster_versioned.pps.inputs import Input, input_from_spec, validate_names
 from dagster_versioned.store.names import validate_branch_name, validate_repo_name
 
 Transform = Callable[..., Any]

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from dagster_versioned.pipelines.commands import commands_cancelled, run_command
-from dagster_versioned.pipelines.datums import DatumInput, DatumSpec
-from dagster_versioned.pipelines.jobs import DatumState, JobStats
-from dagster_versioned.pipelines.spec import PipelineSpec
+from dagster_versioned.pps.commands import commands_cancelled, run_command
+from dagster_versioned.pps.datums import DatumInput, DatumSpec
+from dagster_versioned.pps.jobs import DatumState, JobStats
+from dagster_versioned.pps.spec import PipelineSpec
 from dagster_versioned.store import Store
 from dagster_versioned.store.trees import Entry
 

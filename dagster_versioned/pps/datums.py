@@ -16,7 +16,7 @@ from typing import Any
 
 import blake3
 
-from dagster_versioned.pipelines.inputs import CombinedInput, Input, PfsInput
+from dagster_versioned.pps.inputs import CombinedInput, Input, PfsInput
 from dagster_versioned.store import Commit, Store
 from dagster_versioned.store.globs import compile_glob
 from dagster_versioned.store.trees import Entry

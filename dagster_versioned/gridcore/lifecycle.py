@@ -20,10 +20,10 @@ from datetime import datetime
 from typing import Any
 
 from dagster_versioned.errors import InvalidArgument, StateError
-from dagster_versioned.grids.grid import ParameterGrid
-from dagster_versioned.grids.partitions import store_cells
-from dagster_versioned.grids.records import GridJobRecord, GridJobStatus, GridJobStore
-from dagster_versioned.grids.scheduling import check_cron
+from dagster_versioned.gridcore.grid import ParameterGrid
+from dagster_versioned.gridcore.keys import store_cells
+from dagster_versioned.gridcore.records import GridJobRecord, GridJobStatus, GridJobStore
+from dagster_versioned.gridcore.scheduling import check_cron
 from dagster_versioned.store.commits import now
 
 UNSET: Any = object()

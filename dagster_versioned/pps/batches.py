@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterable
 
 from dagster_versioned.errors import VersionedError
-from dagster_versioned.pipelines.jobs import DatumInfo, DatumState
+from dagster_versioned.pps.jobs import DatumInfo, DatumState
 from dagster_versioned.store import Store
 from dagster_versioned.store.backend import Backend
 from dagster_versioned.store.trees import Entry
