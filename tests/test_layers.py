@@ -117,4 +117,3 @@ def test_no_two_modules_of_the_package_import_each_other():
         graph[name] = {d for d in deps if not name.startswith(d + ".") and d != "dagster_versioned"}
 
     assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
-

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from dagster_versioned.errors import (
@@ -31,6 +32,7 @@ from dagster_versioned.store.names import (
 )
 from dagster_versioned.store.objects import ObjectStore
 from dagster_versioned.store.records import FileInfo
+from dagster_versioned.store.recordstore import RecordStore
 from dagster_versioned.store.refs import BranchHead, RefLog
 from dagster_versioned.store.revlog import race_backoff
 from dagster_versioned.store.transaction import require_entry
@@ -49,8 +51,16 @@ class StoreBase:
         self.objects = ObjectStore(backend)
         self.trees = TreeStore(self.objects)
         self.refs = RefLog(backend)
+        self.records = RecordStore(backend)
+        """The engines' auxiliary records (jobs, plans, leases, grid jobs): ``recordstore.py``."""
         self._commits: dict[tuple[str, str], Commit] = {}
         self._repos: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    @property
+    def local_root(self) -> Path | None:
+        """The folder the store lives in when it is on local disk, else ``None`` (so a project
+        snapshot can leave a store inside the project out)."""
+        return Path(self.backend.root) if self.backend.protocol in ("file", "local") else None
 
     def _repo_record(self, name: str) -> dict[str, Any]:
         """The repo's record; ``RepoNotFound`` if it does not exist.

@@ -412,6 +412,10 @@ class ObjectStore:
             raise _cut_short(oid, name, max(0, size - offset), length)
         return src, offset, length, key
 
+    def exists_many(self, oids: list[ObjectId]) -> list[bool]:
+        """``exists`` for each of ``oids``, checked concurrently (one request each on S3)."""
+        return list(self.backend.pool.map(self.exists, oids))
+
     def exists(self, oid: ObjectId) -> bool:
         """Whether ``oid`` is stored, loose or packed."""
         return (

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from dagster_versioned.errors import Conflict, CorruptStore
+from dagster_versioned.store import layout
 from dagster_versioned.store.backend import Backend
 from dagster_versioned.store.commits import canonical_json
 
-_SEQ_DIGITS = 12
 ATTEMPTS = 100
 """Updates re-applied at most this often before ``Conflict``: far more than racing writers."""
 REVISION = "revision"
@@ -63,13 +63,22 @@ Change = Callable[[Revision | None], dict[str, Any] | None]
 class RevisionLog:
     """The versions of one record: read the newest, append the next by exclusive create."""
 
-    def __init__(self, backend: Backend, directory: str, *, hint: str) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        directory: str,
+        *,
+        hint: str,
+        digits: int = layout.REVISION_SEQ_DIGITS,
+    ) -> None:
         self.backend = backend
         self.directory = directory
         self.hint = hint
+        self.digits = digits
+        """Zero-padding of version numbers in keys, so a listing sorts them (fixed per log)."""
 
     def _key(self, seq: int) -> str:
-        return f"{self.directory}/revisions/{seq:0{_SEQ_DIGITS}d}.json"
+        return f"{self.directory}/{layout.REVISIONS}/{seq:0{self.digits}d}.json"
 
     def _parse(self, data: bytes, key: str) -> Revision:
         try:
