@@ -45,7 +45,7 @@ from dagster_versioned.pps.jobs import JobState
 from dagster_versioned.pps.runner import run_job
 from dagster_versioned.pps.spec import PipelineSpec
 from dagster_versioned.pps.transform import Datum
-from dagster_versioned.store import Store, commit_ops
+from dagster_versioned.store import Store, commit_ops, revlog
 from dagster_versioned.store.commits import canonical_json, now
 from dagster_versioned.store.objects import hash_bytes, object_key
 from dagster_versioned.store.packs import list_packs, load_index, pack_key
@@ -127,7 +127,7 @@ def test_a_commit_that_always_loses_the_race_raises_conflict_with_the_seqs(tmp_p
     store.put_file("images@master:/a.png", b"A")
     start = store.inspect_branch("images@master").seq
     monkeypatch.setattr(commit_ops, "_CAS_ATTEMPTS", 3)
-    monkeypatch.setattr(store, "_backoff", lambda attempt=0: None)
+    monkeypatch.setattr(commit_ops, "race_backoff", lambda attempt=0: None)
     create = store.backend.create
 
     def rival_first(key: str, data: bytes) -> bool:
@@ -161,7 +161,7 @@ def test_a_grid_job_update_that_always_loses_raises_conflict_with_the_revisions(
     store = Store.open(str(tmp_path / "store"))
     jobs = GridJobStore(store)
     jobs.create(_grid_job("nightly"))
-    monkeypatch.setattr(grid_records, "_CAS_ATTEMPTS", 2)
+    monkeypatch.setattr(revlog, "ATTEMPTS", 2)  # the job record is a shared revision log
     create = store.backend.create
 
     def rival_first(key: str, data: bytes) -> bool:
@@ -170,14 +170,15 @@ def test_a_grid_job_update_that_always_loses_raises_conflict_with_the_revisions(
             assert create(key, json.dumps({**raw, "title": "renamed by a rival"}).encode())
         return create(key, data)
 
-    monkeypatch.setattr(jobs.backend, "create", rival_first)
+    monkeypatch.setattr(store.backend, "create", rival_first)
 
     with pytest.raises(Conflict) as lost:
         jobs.update("nightly", lambda job: dataclasses.replace(job, title="paused"))
 
-    assert (lost.value.expected, lost.value.got) == (1, 2)
+    # It lost revisions 1 and 2 to the rival, re-reading after each loss.
+    assert (lost.value.expected, lost.value.got) == (2, 2)
     assert "grid job 'nightly'" in str(lost.value)
-    assert "2 times" in str(lost.value)
+    assert "2 other writers" in str(lost.value)
 
 
 def test_a_batch_that_always_loses_its_index_raises_conflict_with_the_indices(
@@ -194,7 +195,7 @@ def test_a_batch_that_always_loses_its_index_raises_conflict_with_the_indices(
             assert create(key, json.dumps({**json.loads(data), "global_id": "rival"}).encode())
         return create(key, data)
 
-    monkeypatch.setattr(jobs.backend, "create", rival_first)
+    monkeypatch.setattr(store.backend, "create", rival_first)
 
     def make(index: int, previous: BatchRecord | None) -> BatchRecord:
         at = now()

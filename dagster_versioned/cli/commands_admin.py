@@ -25,6 +25,7 @@ def parse_grace(text: str) -> float:
 def fsck_command(fix: bool) -> None:
     """Verify every object hash and every reference: ref → commit → tree → objects, and job
     records → output commits. Exit status 1 if anything is wrong (and not fixed)."""
+    import dagster_versioned.pps  # noqa: F401  (registers the job-record check with fsck)
     from dagster_versioned.store.maintenance import fsck
 
     report = fsck(store(), fix=fix)

@@ -23,6 +23,7 @@ from dagster_versioned.cli.formatting import (
 from dagster_versioned.cli.raw import dumps
 
 if TYPE_CHECKING:
+    from dagster_versioned.pps.ids import JobId
     from dagster_versioned.pps.jobs import DatumInfo, JobInfo, JobStore
 
 JOB_HEADER = ("ID", "PIPELINE", "STARTED", "DURATION", "RESTART", "PROGRESS", "DL", "UL", "STATE")
@@ -46,18 +47,19 @@ def _jobs() -> JobStore:
     return JobStore(store())
 
 
-def _split_job(text: str) -> tuple[str | None, str]:
+def _split_job(text: str) -> tuple[str | None, JobId]:
     """``pipeline@id`` → (pipeline, id); a bare 32-hex id → (None, id)."""
+    from dagster_versioned.pps.ids import JobId
     from dagster_versioned.store.names import is_commit_id
 
     pipeline, at, job_id = text.partition("@")
     if not at:
         if is_commit_id(text):
-            return None, text
+            return None, JobId(text)
         fail(f"invalid job '{text}': expected <pipeline>@<job id> or a 32-hex job id")
     if not is_commit_id(job_id):
         fail(f"invalid job id '{job_id}' in '{text}': expected 32 lowercase hex digits")
-    return pipeline, job_id
+    return pipeline, JobId(job_id)
 
 
 def job_row(job: JobInfo) -> list[Cell]:

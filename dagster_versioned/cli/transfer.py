@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from dagster_versioned.cli.app import UserError, fail
-from dagster_versioned.errors import VersionedError
+from dagster_versioned.errors import InvalidPath, VersionedError
+from dagster_versioned.store.checkout import inside
 
 if TYPE_CHECKING:
     from dagster_versioned.store import CommitWriter, Store
@@ -237,21 +238,13 @@ def copy_stream(src: IO[bytes], dst: IO[bytes], total: int, label: str, progress
 
 
 def safe_target(root: Path, rel: str) -> Path:
-    """``root/rel`` for a stored relative path, refusing anything that would leave ``root``.
-
-    Stored paths are already normalised (no ``..``), but the check is repeated here, and the
-    resolved parent must stay inside ``root`` so a symlink in the destination cannot redirect
-    a write elsewhere.
-    """
-    segments = [s for s in rel.split("/") if s]
-    for seg in segments:
-        if seg in (".", "..") or os.sep in seg or (os.altsep and os.altsep in seg):
-            fail(f"refusing to write '{rel}': it would leave the output directory {root}")
-    target = root.joinpath(*segments)
-    real_root = os.path.realpath(root)
-    real_parent = os.path.realpath(target.parent)
-    if os.path.commonpath([real_root, real_parent]) != real_root:
-        fail(f"refusing to write '{rel}': {target.parent} leads outside {root}")
+    """``root/rel`` for a stored relative path, refusing anything that would leave ``root``
+    (by ``..`` or through a symlink in the destination: ``store/checkout.py``); a symlink at
+    the target itself is removed, so the write replaces it instead of following it."""
+    try:
+        target = inside(root, rel)
+    except InvalidPath as e:
+        fail(str(e))
     if target.is_symlink():
         target.unlink()
     return target
@@ -272,21 +265,14 @@ def write_tree(
     store: Store, repo: str, commit_id: str, base: str, dest: Path, progress: bool
 ) -> int:
     """Write every file below ``base`` of one commit into ``dest``; returns the file count."""
-    count = 0
+
+    def copy(src: IO[bytes], out: IO[bytes], size: int, label: str) -> None:
+        copy_stream(src, out, size, label, progress)
+
     try:
-        dest.mkdir(parents=True, exist_ok=True)
+        done = store.checkout(
+            f"{repo}@{commit_id}:{base}", dest, atomic=False, copy=copy if progress else None
+        )
     except OSError as e:
-        fail(f"cannot create '{dest}': {e.strerror or e}")
-    prefix = "" if base == "/" else base
-    for info in store.walk_file(f"{repo}@{commit_id}:{base}"):
-        rel = info.path[len(prefix) :].lstrip("/")
-        target = safe_target(dest, rel)
-        if info.type == "dir":
-            try:
-                target.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                fail(f"cannot create '{target}': {e.strerror or e}")
-            continue
-        write_file(store, f"{repo}@{commit_id}:{info.path}", target, info.size, progress)
-        count += 1
-    return count
+        fail(f"cannot write below '{dest}': {e.strerror or e}")
+    return done.files

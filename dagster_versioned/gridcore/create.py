@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dagster_versioned.errors import AlreadyExists, InvalidArgument, InvalidSpec
-from dagster_versioned.gridcore.grid import ParameterGrid, json_text
+from dagster_versioned.gridcore.grid import ParameterGrid
 from dagster_versioned.gridcore.keys import store_cells
 from dagster_versioned.gridcore.params_file import (
     parameters_file_path,
@@ -26,7 +26,8 @@ from dagster_versioned.gridcore.pipeline import GridPipeline, function_file, val
 from dagster_versioned.gridcore.records import GridJobRecord, GridJobStatus, GridJobStore
 from dagster_versioned.gridcore.scheduling import check_cron
 from dagster_versioned.gridcore.snapshot import project_files, take_snapshot
-from dagster_versioned.store import Store
+from dagster_versioned.gridcore.values import json_text
+from dagster_versioned.store import Store, layout
 from dagster_versioned.store.commits import now
 
 GridInput = ParameterGrid | Mapping[str, Any] | str | os.PathLike[str] | None
@@ -196,7 +197,7 @@ def create_job_record(
         if project is not None
         else None
     )
-    store_cells(store, f"gridjobs/{name}", cells)
+    store_cells(store, layout.grid_job_dir(name), cells)
     created = now()
     if options.draft:
         status = GridJobStatus.DRAFT

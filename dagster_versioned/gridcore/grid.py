@@ -13,167 +13,24 @@ Options are JSON values. In code a list is a list of options and any other value
 
 from __future__ import annotations
 
+import hashlib
 import itertools
-import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from dagster_versioned.errors import InvalidParameters
+from dagster_versioned.gridcore.cells import Dimension, GridCell, ParameterDefaults
+from dagster_versioned.gridcore.keys import cell_key
+from dagster_versioned.gridcore.values import (
+    PIPELINE_KEY,
+    check_json_value,
+    json_text,
+    options_of,
+    parameters_error,
+)
 
 MAX_CELLS = 100_000
 """Dagster's documented ceiling for partitions of one asset; bigger grids are refused."""
-PIPELINE_KEY = "pipeline_parameters"
-"""The parameters-file key (and ``GridCell`` field) of pipeline-level parameters."""
-
-
-def parameters_error(problem: str, *, key: str = "", file: str = "") -> InvalidParameters:
-    """An ``InvalidParameters`` naming the file, the key and the problem (also as attributes)."""
-    where = ": ".join(part for part in (file, f"key '{key}'" if key else "") if part)
-    error = InvalidParameters(f"{where}: {problem}" if where else problem)
-    error.file = file  # type: ignore[attr-defined]
-    error.key = key  # type: ignore[attr-defined]
-    error.problem = problem  # type: ignore[attr-defined]
-    return error
-
-
-def json_text(value: Any) -> str:
-    """Canonical JSON of one value (sorted keys, compact): equal values, equal text."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
-def check_json_value(value: Any, key: str, file: str = "") -> None:
-    """Refuse values that are not plain JSON (sets, objects, NaN), naming the key."""
-    try:
-        json_text(value)
-    except (TypeError, ValueError) as e:
-        raise parameters_error(f"{value!r} is not a JSON value ({e})", key=key, file=file) from e
-    if isinstance(value, float) and not math.isfinite(value):  # pragma: no cover - caught above
-        raise parameters_error(f"{value!r} is not a JSON number", key=key, file=file)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Dimension:
-    """One parameter of the grid and its options, in order."""
-
-    step: str | None
-    """The step the parameter belongs to; ``None`` for a pipeline-level parameter."""
-    name: str
-    options: tuple[Any, ...]
-
-    @property
-    def label(self) -> str:
-        """``name`` for a pipeline parameter, ``step.name`` for a step parameter."""
-        return self.name if self.step is None else f"{self.step}.{self.name}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"step": self.step, "name": self.name, "options": list(self.options)}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Dimension:
-        return cls(step=data["step"], name=data["name"], options=tuple(data["options"]))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GridCell:
-    """One combination of parameter values: one Dagster run (partition) of a grid job."""
-
-    index: int
-    """Position in the grid's full cartesian product (deselected cells keep their numbers)."""
-    key: str
-    """The partition key: readable where short, else a stable hash (see ``partitions``)."""
-    pipeline_parameters: Mapping[str, Any] = field(default_factory=dict)
-    step_parameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    """Step name → that step's parameters (every step of the pipeline, possibly ``{}``)."""
-
-    def params_for(self, step: str | None) -> dict[str, Any]:
-        """The parameters of one step (``None``: the pipeline's)."""
-        if step is None:
-            return dict(self.pipeline_parameters)
-        return dict(self.step_parameters.get(step, {}))
-
-    def content(self) -> dict[str, Any]:
-        """The values alone, as the parameters file groups them (no index or key)."""
-        return {
-            PIPELINE_KEY: dict(self.pipeline_parameters),
-            "step_parameters": {s: dict(p) for s, p in self.step_parameters.items()},
-        }
-
-    def describe(self) -> str:
-        """``a=1, S.b=x``: the cell as one line for tables and logs."""
-        parts = [f"{n}={json_text(v)}" for n, v in self.pipeline_parameters.items()]
-        for step, params in self.step_parameters.items():
-            parts += [f"{step}.{n}={json_text(v)}" for n, v in params.items()]
-        return ", ".join(parts) or "(no parameters)"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "key": self.key, **self.content()}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> GridCell:
-        return cls(
-            index=int(data["index"]),
-            key=str(data["key"]),
-            pipeline_parameters=dict(data.get(PIPELINE_KEY, {})),
-            step_parameters={s: dict(p) for s, p in data.get("step_parameters", {}).items()},
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ParameterDefaults:
-    """A pipeline's declared parameters with their default values, and its steps in order.
-
-    Every parameter has a default (as in Orchest); a grid built against defaults fills every
-    parameter a file or caller leaves out with ``[default]`` and refuses names it does not know.
-    """
-
-    pipeline: Mapping[str, Any] = field(default_factory=dict)
-    steps: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    """Step name → its parameters' defaults; every step appears, in pipeline order."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            PIPELINE_KEY: dict(self.pipeline),
-            "steps": {s: dict(p) for s, p in self.steps.items()},
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ParameterDefaults:
-        return cls(pipeline=dict(data.get(PIPELINE_KEY, {})), steps=dict(data.get("steps", {})))
-
-
-def options_of(value: Any, key: str, file: str = "", *, strict: bool = False) -> tuple[Any, ...]:
-    """The options a value stands for: a list's items, or (``strict=False``) a single value.
-
-    ``strict`` is the parameters-file rule: every value must be a list.
-    """
-    if not isinstance(value, list | tuple):
-        if strict:
-            shown = json_text(value) if _is_json(value) else repr(value)
-            raise parameters_error(
-                f"the value {shown} is not a list; wrap it as [{shown}] "
-                "(every value is a list of options)",
-                key=key,
-                file=file,
-            )
-        check_json_value(value, key, file)
-        return (value,)
-    if not value:
-        raise parameters_error(
-            "the list of options is empty; give at least one value (an empty list would "
-            "leave the job with no runs)",
-            key=key,
-            file=file,
-        )
-    seen: set[str] = set()
-    for option in value:
-        check_json_value(option, key, file)
-        text = json_text(option)
-        if text in seen:
-            raise parameters_error(f"the option {text} is listed twice", key=key, file=file)
-        seen.add(text)
-    return tuple(value)
 
 
 def _content_text(pipeline: Mapping[str, Any], steps: Mapping[str, Mapping[str, Any]]) -> str:
@@ -187,14 +44,6 @@ def _ordered(old: Sequence[Any], used: Sequence[Any]) -> tuple[Any, ...]:
     known = {json_text(o) for o in out}
     out += [u for t, u in texts.items() if t not in known]
     return tuple(out)
-
-
-def _is_json(value: Any) -> bool:
-    try:
-        json_text(value)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 class ParameterGrid:
@@ -296,8 +145,6 @@ class ParameterGrid:
         raise parameters_error(f"no cell of this grid has the partition key {key!r}")
 
     def _expand(self) -> Iterator[GridCell]:
-        from dagster_versioned.gridcore.keys import cell_key
-
         seen: dict[str, int] = {}
         for index, values in enumerate(itertools.product(*(d.options for d in self._dimensions))):
             pipeline: dict[str, Any] = {}
@@ -408,23 +255,8 @@ class ParameterGrid:
             target[d.name] = list(d.options)
         return out
 
-    @classmethod
-    def from_file(
-        cls,
-        path: Any,
-        defaults: ParameterDefaults | None = None,
-        *,
-        deselected: Iterable[int] = (),
-    ) -> ParameterGrid:
-        """Read ``<pipeline>.parameters.json`` strictly (see ``params_file``)."""
-        from dagster_versioned.gridcore.params_file import read_parameters_file
-
-        return read_parameters_file(path, defaults=defaults, deselected=deselected)
-
     def fingerprint(self) -> str:
         """A short hash of the grid's content and selection (equal grids, equal fingerprints)."""
-        import hashlib
-
         return hashlib.sha256(json_text(self.to_json()).encode()).hexdigest()[:16]
 
     def __eq__(self, other: object) -> bool:
@@ -506,3 +338,17 @@ def _declared(
             options = (default,)
         out.append(Dimension(step=step, name=name, options=options))
     return out
+
+
+__all__ = [
+    "MAX_CELLS",
+    "PIPELINE_KEY",
+    "Dimension",
+    "GridCell",
+    "ParameterDefaults",
+    "ParameterGrid",
+    "check_json_value",
+    "json_text",
+    "options_of",
+    "parameters_error",
+]

@@ -26,9 +26,12 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from dagster_versioned.gridcore.grid import GridCell, ParameterGrid, json_text, parameters_error
+from dagster_versioned.gridcore.cells import GridCell
+from dagster_versioned.gridcore.values import json_text, parameters_error
+from dagster_versioned.store import layout
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the grid expands its cells with ``cell_key``; these only read a grid
+    from dagster_versioned.gridcore.grid import ParameterGrid
     from dagster_versioned.store import Store
 
 MAX_KEY_LENGTH = 64
@@ -141,25 +144,22 @@ def dynamic_partitions_name(job_name: str) -> str:
 # -- the key → cell map in the store ----------------------------------------------------------
 
 
-def cell_map_key(prefix: str, key: str) -> str:
-    return f"{prefix}/cells/{key}.json"
-
-
-def store_cells(store: Store, prefix: str, cells: list[GridCell]) -> None:
-    """Record key → cell for ``cells`` under ``prefix`` (immutable: a key is its content)."""
+def store_cells(store: Store, job_dir: str, cells: list[GridCell]) -> None:
+    """Record key → cell for ``cells`` of the job at ``job_dir`` (``layout.grid_job_dir``);
+    immutable, since a key is its content."""
     items = []
     for c in cells:
         data = json.dumps(
             {"key": c.key, **c.content()}, separators=(",", ":"), ensure_ascii=False
         ).encode()
-        items.append((cell_map_key(prefix, c.key), data))
-    store.backend.write_missing(items)
+        items.append((layout.grid_cell(job_dir, c.key), data))
+    store.records.put_missing(items)
 
 
-def load_cell(store: Store, prefix: str, key: str, index: int = -1) -> GridCell:
+def load_cell(store: Store, job_dir: str, key: str, index: int = -1) -> GridCell:
     """The cell stored for ``key`` (``index`` is the caller's; the map holds content only)."""
-    data = store.backend.read_or_none(cell_map_key(prefix, key))
+    data = store.records.read(layout.grid_cell(job_dir, key))
     if data is None:
-        raise parameters_error(f"no cell is recorded for partition key {key!r} under {prefix}")
+        raise parameters_error(f"no cell is recorded for partition key {key!r} under {job_dir}")
     record = json.loads(data)
     return GridCell.from_json({**record, "index": index})

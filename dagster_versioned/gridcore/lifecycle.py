@@ -24,6 +24,7 @@ from dagster_versioned.gridcore.grid import ParameterGrid
 from dagster_versioned.gridcore.keys import store_cells
 from dagster_versioned.gridcore.records import GridJobRecord, GridJobStatus, GridJobStore
 from dagster_versioned.gridcore.scheduling import check_cron
+from dagster_versioned.store import layout
 from dagster_versioned.store.commits import now
 
 UNSET: Any = object()
@@ -111,7 +112,7 @@ def update(
         raise InvalidArgument(f"max_retained_runs={max_retained_runs!r}: give a number >= 0")
     if grid is not None:
         cells = grid.require_cells()
-        store_cells(jobs.store, f"gridjobs/{name}", cells)
+        store_cells(jobs.store, layout.grid_job_dir(name), cells)
 
     def change(r: GridJobRecord) -> GridJobRecord:
         if r.status.ended or r.status is GridJobStatus.ABORTED:

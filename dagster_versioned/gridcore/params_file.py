@@ -19,12 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from dagster_versioned.errors import AlreadyExists
-from dagster_versioned.gridcore.grid import (
-    PIPELINE_KEY,
-    ParameterDefaults,
-    ParameterGrid,
-    parameters_error,
-)
+from dagster_versioned.gridcore.cells import ParameterDefaults
+from dagster_versioned.gridcore.grid import ParameterGrid
+from dagster_versioned.gridcore.values import PIPELINE_KEY, parameters_error
 
 SUFFIX = ".parameters.json"
 

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from dagster_versioned.errors import InvalidSpec
-from dagster_versioned.gridcore.grid import ParameterDefaults, check_json_value
+from dagster_versioned.gridcore.cells import ParameterDefaults
+from dagster_versioned.gridcore.values import check_json_value
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 SCRIPT_KINDS = {".py": "python script", ".sh": "shell script", ".ipynb": "notebook"}

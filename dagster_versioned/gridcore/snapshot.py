@@ -21,7 +21,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +31,7 @@ from dagster_versioned.errors import AlreadyExists, InvalidArgument
 from dagster_versioned.gridcore.ignore import IgnoreRules, walk_project
 from dagster_versioned.store import CommitId, Store
 from dagster_versioned.store.location import STORE_DIR_NAME
+from dagster_versioned.store.upload import upload_files
 
 SNAPSHOT_REPO = "grid-snapshots"
 ENVIRONMENT_DIR = ".dv_environment"
@@ -106,19 +106,13 @@ def environment() -> dict[str, Any]:
     }
 
 
-def _local_root(store: Store) -> Path | None:
-    if store.backend.protocol in ("file", "local"):
-        return Path(store.backend.root)
-    return None
-
-
 def project_files(
     project_dir: Path, store: Store | None = None, extra_skip: Iterable[Path] = ()
 ) -> list[str]:
     """The root-relative paths a snapshot of ``project_dir`` contains (sorted)."""
     root = project_dir.resolve()
     skip = [root / DATA_DIR, *extra_skip]
-    local = _local_root(store) if store is not None else None
+    local = store.local_root if store is not None else None
     if local is not None:
         skip.append(local)
     return list(walk_project(root, IgnoreRules.from_project(root), skip, SKIP_NAMES))
@@ -142,8 +136,8 @@ def take_snapshot(
         store.create_repo(repo, description="project snapshots of grid jobs")
     env = environment()
     with store.commit(f"{repo}@{branch}", description=description or f"snapshot of {root}") as c:
-        for rel in files:
-            c.put_file(f"/{rel}", root / rel)
+        for rel, entry in upload_files(store.objects, root, files):
+            c.put_entry(f"/{rel}", entry)
         c.put_file(f"/{ENVIRONMENT_DIR}/python.json", json.dumps(env, indent=2) + "\n")
         c.put_file(f"/{ENVIRONMENT_DIR}/pip-freeze.txt", pip_freeze())
     commit = c.landed
@@ -170,35 +164,10 @@ def snapshot_environment(store: Store, repo: str, commit: str) -> dict[str, Any]
 def checkout(store: Store, repo: str, commit: str, dest: str | os.PathLike[str]) -> Path:
     """Materialise the snapshot commit at ``dest`` once; later calls reuse it.
 
-    The files are written to a temporary sibling directory that is renamed into place, so two
-    steps of one run checking out at the same time end with one complete copy, never a mix.
+    Atomic (``Store.checkout``): two steps of one run checking out at the same time end with
+    one complete copy, never a mix. The recorded environment is left out of the working copy.
     """
-    target = Path(dest)
-    if target.is_dir():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        for info in store.walk_file(f"{repo}@{commit}:/"):
-            rel = info.path.lstrip("/")
-            if rel == ENVIRONMENT_DIR or rel.startswith(f"{ENVIRONMENT_DIR}/"):
-                continue
-            local = tmp / rel
-            if info.type == "dir":
-                local.mkdir(parents=True, exist_ok=True)
-                continue
-            local.parent.mkdir(parents=True, exist_ok=True)
-            with store.open_file(f"{repo}@{commit}:{info.path}") as src, open(local, "wb") as out:
-                shutil.copyfileobj(src, out, 1 << 20)
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not target.is_dir():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return store.checkout(f"{repo}@{commit}:/", dest, skip=lambda rel: rel == ENVIRONMENT_DIR).path
 
 
 def remove_checkout(path: str | os.PathLike[str]) -> None:

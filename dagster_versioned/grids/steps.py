@@ -29,7 +29,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from dagster_versioned.gridcore.grid import GridCell
+from dagster_versioned.gridcore.cells import GridCell
 from dagster_versioned.gridcore.keys import load_cell
 from dagster_versioned.gridcore.params import PIPES_EXTRA, RunParams, params_env, params_scope
 from dagster_versioned.gridcore.pipeline import GridPipeline, GridStep

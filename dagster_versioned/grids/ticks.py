@@ -16,7 +16,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from dagster_versioned.gridcore.grid import GridCell, ParameterGrid
+from dagster_versioned.gridcore.cells import GridCell
+from dagster_versioned.gridcore.grid import ParameterGrid
 from dagster_versioned.gridcore.keys import dynamic_partitions_name, load_cell
 from dagster_versioned.gridcore.records import (
     BatchCell,

@@ -18,6 +18,7 @@ from typing import Any
 
 import dagster as dg
 
+import dagster_versioned.pps  # noqa: F401  (registers the job-record check with fsck)
 from dagster_versioned.errors import InvalidArgument
 from dagster_versioned.io.resource import VersionedStoreResource
 from dagster_versioned.store.maintenance import FsckReport, fsck, gc

@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
-import shutil
-import stat
 import tempfile
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -305,28 +302,11 @@ class VersionedIOManager(dg.ConfigurableIOManager):
         return fmt.load(store.get_file(f"{ref}:{path}"))
 
     def _download(self, ref: str, path: str) -> Path:
-        """A local, read-only copy of a directory, shared by every reader of the same tree."""
+        """A local, read-only copy of a directory, shared by every reader of the same tree
+        (named by its hash, so an existing copy is the same tree)."""
         info = self.store.inspect_file(f"{ref}:{path}")
         base = Path(self.local_dir or Path(tempfile.gettempdir()) / "dagster_versioned" / "trees")
-        dest = base / info.hash
-        if dest.is_dir():
-            return dest
-        tmp = base / f".{info.hash}.tmp-{secrets.token_hex(6)}"
-        tmp.mkdir(parents=True)
-        for item in self.store.walk_file(f"{ref}:{path}"):
-            local = tmp / item.path[len(path) :].lstrip("/")
-            if item.type == "dir":
-                local.mkdir(parents=True, exist_ok=True)
-                continue
-            local.parent.mkdir(parents=True, exist_ok=True)
-            with self.store.open_file(f"{ref}:{item.path}") as src, open(local, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-            local.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-        try:
-            tmp.rename(dest)
-        except OSError:  # another reader finished first: its copy is identical
-            shutil.rmtree(tmp, ignore_errors=True)
-        return dest
+        return self.store.checkout(f"{ref}:{path}", base / info.hash, read_only=True).path
 
 
 def _step_context(context: dg.InputContext | dg.OutputContext) -> Any:

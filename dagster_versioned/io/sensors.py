@@ -11,7 +11,6 @@ instead of the branch head: the run sees exactly the commit it was started for.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import dagster as dg
 
 from dagster_versioned.errors import NotFound
+from dagster_versioned.io.naming import branch_sensor_name
 from dagster_versioned.io.outputs import metadata_text, repo_for_key
 from dagster_versioned.io.resource import open_store
 from dagster_versioned.io.tags import BRANCH_KEY, GLOBAL_ID_TAG, INPUT_COMMIT_TAG, REPO_KEY
@@ -90,10 +90,6 @@ def plan_tick(
     return BranchTick(run_requests=requests, cursor=new_cursor, skip_reason=reason)
 
 
-def _sensor_name(repo: str, branch: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", f"dv_{repo}_{branch}")
-
-
 def branch_sensor(
     repo: str,
     branch: str = "master",
@@ -133,7 +129,7 @@ def branch_sensor(
     }  # fmt: skip
 
     @dg.sensor(
-        name=name or _sensor_name(repo, branch),
+        name=name or branch_sensor_name(repo, branch),
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=default_status,
         description=description or f"one run per head move of {repo}@{branch}",

@@ -6,12 +6,12 @@ when the head moves the UI marks every downstream asset stale, with no run neede
 
 from __future__ import annotations
 
-import re
 import warnings
 from typing import Any
 
 import dagster as dg
 
+from dagster_versioned.io.naming import dagster_name
 from dagster_versioned.io.resource import open_store
 from dagster_versioned.io.tags import BRANCH_KEY, REPO_KEY
 from dagster_versioned.store.names import validate_branch_name, validate_repo_name
@@ -20,7 +20,7 @@ from dagster_versioned.store.names import validate_branch_name, validate_repo_na
 def source_asset_key(repo: str) -> dg.AssetKey:
     """The asset key of an input repo: its name with ``-`` as ``_`` (Dagster names allow no
     ``-``); the real repo name stays in the asset's ``dv/repo`` metadata."""
-    return dg.AssetKey([re.sub(r"[^A-Za-z0-9_]", "_", repo)])
+    return dg.AssetKey([dagster_name(repo)])
 
 
 def repo_source_asset(

@@ -63,13 +63,12 @@ def parse_input_commits(value: str) -> dict[str, CommitId]:
     """Parse an ``input_commit`` tag (``repo@id[,repo2@id2]``) into ``{repo: id}``."""
     out: dict[str, CommitId] = {}
     for part in filter(None, (p.strip() for p in value.split(","))):
-        ref = parse_ref(part, allow_path=False)
-        if not ref.is_commit or ref.ancestors or ref.nth is not None:
+        rev = parse_ref(part, allow_path=False).rev
+        if rev is None or not rev.is_commit or rev.has_ancestry:
             raise InvalidRef(
                 f"run tag {INPUT_COMMIT_TAG}={value!r}: '{part}' must be repo@<commit id>"
             )
-        assert ref.base is not None
-        out[ref.repo] = CommitId(ref.base)
+        out[rev.repo] = CommitId(rev.base)
     return out
 
 

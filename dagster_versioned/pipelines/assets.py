@@ -11,40 +11,32 @@ at definition time and needs the real classes.)
 """
 
 import contextlib
-import logging
-import re
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dagster as dg
 
-from dagster_versioned.errors import JobEnded, VersionedError
+from dagster_versioned.errors import JobFailed, VersionedError
 from dagster_versioned.io.resource import VersionedStoreResource
-from dagster_versioned.io.tags import (
-    GLOBAL_ID_TAG,
-    INPUT_COMMIT_TAG,
-    global_id_for_run,
-    parse_input_commits,
+from dagster_versioned.pipelines.context import (
+    asset_key_for,
+    forward_logs,
+    job_metadata,
+    mark_downstream_unrunnable,
+    pipes_channel,
+    prelude,
 )
+from dagster_versioned.pipelines.fanout import fanout_asset
 from dagster_versioned.pps.inputs import CombinedInput, Input, PfsInput, pfs_inputs
-from dagster_versioned.pps.jobs import JobInfo, JobState, JobStore
-from dagster_versioned.pps.pretty import human_size, progress_text, state_text
-from dagster_versioned.pps.runner import JobFailed, create_job, downstream_of, run_job
+from dagster_versioned.pps.jobs import JobInfo, JobState
+from dagster_versioned.pps.pretty import progress_text, state_text
+from dagster_versioned.pps.runner import run_job
 from dagster_versioned.pps.spec import PipelineSpec, Transform, load_spec_file
 from dagster_versioned.store import Store
 
-if TYPE_CHECKING:
-    from dagster_versioned.pipelines.pipes import PipesChannel
-
 RESOURCE_KEY = "versioned_store"
 DATUM_CHECK = "datums_succeeded"
-
-
-def asset_key_for(repo: str) -> dg.AssetKey:
-    """Dagster asset names allow letters, digits and ``_``: ``-`` in a repo name becomes ``_``."""
-    return dg.AssetKey([re.sub(r"[^A-Za-z0-9_]", "_", repo)])
 
 
 @dataclass(frozen=True)
@@ -77,8 +69,6 @@ class Pipeline:
         )
         spec = self.spec
         if self.fan_out > 1:
-            from dagster_versioned.pipelines.fanout import fanout_asset
-
             return fanout_asset(self, deps)
 
         @dg.asset(
@@ -193,62 +183,6 @@ def ensure_trigger_branches(store: Store, p: Pipeline) -> None:
             store.create_branch(f"{leaf.repo}@{leaf.branch}", trigger=leaf.trigger)
 
 
-RunContext = dg.AssetExecutionContext | dg.OpExecutionContext
-
-
-def run_global_id(context: RunContext) -> str:
-    """The run's global id: its tag, or (first use) one derived from the run id, then tagged."""
-    tags = context.run.tags
-    if GLOBAL_ID_TAG in tags:
-        return tags[GLOBAL_ID_TAG]
-    gid = global_id_for_run(context.run.run_id)
-    with contextlib.suppress(Exception):
-        context.instance.add_run_tags(context.run.run_id, {GLOBAL_ID_TAG: gid})
-    return gid
-
-
-# Pipelines by name, so one asset can record CREATED jobs for the whole DAG of its run.
-_REGISTRY: dict[str, PipelineSpec] = {}
-
-
-def register(p: Pipeline) -> None:
-    _REGISTRY[p.name] = p.spec
-
-
-def prelude(context: RunContext, store: Store) -> tuple[str, dict[str, str]]:
-    """The run's global id and pinned input commits; records CREATED jobs for every pipeline
-    the run selects (Pachyderm creates a DAG's jobs together, each waiting on its upstream)."""
-    gid = run_global_id(context)
-    tags = context.run.tags
-    pinned = parse_input_commits(tags[INPUT_COMMIT_TAG]) if INPUT_COMMIT_TAG in tags else {}
-    selection = context.run.asset_selection or set()
-    for key in sorted(selection, key=lambda k: k.to_user_string()):
-        other = _REGISTRY.get(key.path[-1])
-        if other is not None and asset_key_for(other.name) == key:
-            create_job(store, other, gid, context.run.run_id)
-    return gid, dict(pinned)
-
-
-def mark_downstream_unrunnable(store: Store, failed: str, gid: str, run_id: str) -> None:
-    """Dagster will skip the steps downstream of a failed pipeline: say so in their jobs."""
-    below = downstream_of(failed, _REGISTRY)
-    jobs = JobStore(store)
-    reason = f"unrunnable because the following upstream pipelines failed: {failed}"
-    for name in below:
-        job = jobs.find_job(name, gid)
-        if job is None or job.state != JobState.CREATED:
-            continue
-        with contextlib.suppress(JobEnded):  # it ended meanwhile: that state is final
-            jobs.update_job(
-                job,
-                lambda cur: (
-                    cur.with_state(JobState.UNRUNNABLE, reason)
-                    if cur.state == JobState.CREATED
-                    else None
-                ),
-            )
-
-
 def execute(
     context: dg.AssetExecutionContext, store: Store, spec: PipelineSpec
 ) -> dg.MaterializeResult:
@@ -281,40 +215,6 @@ def execute(
     )
 
 
-def pipes_channel(context: RunContext, spec: PipelineSpec) -> "PipesChannel | None":
-    """A Dagster Pipes channel for a ``transform.cmd`` pipeline (a Python body needs none)."""
-    if spec.fn is not None:
-        return None
-    from dagster_versioned.pipelines.pipes import PipesChannel
-
-    return PipesChannel(context)
-
-
-class _ToDagster(logging.Handler):
-    def __init__(self, context: RunContext) -> None:
-        super().__init__(logging.INFO)
-        self.context = context
-
-    def emit(self, record: logging.LogRecord) -> None:
-        level = "warning" if record.levelno >= logging.WARNING else "info"
-        getattr(self.context.log, level)(self.format(record))
-
-
-@contextlib.contextmanager
-def forward_logs(context: RunContext) -> Iterator[None]:
-    """Send the runner's log (datum failures, a command's output) to the run's Dagster log."""
-    logger = logging.getLogger("dagster_versioned.pipelines")
-    handler = _ToDagster(context)
-    logger.addHandler(handler)
-    previous = logger.level
-    logger.setLevel(min(previous or logging.INFO, logging.INFO))
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous)
-
-
 def datum_check(job: JobInfo) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         check_name=DATUM_CHECK,
@@ -326,22 +226,3 @@ def datum_check(job: JobInfo) -> dg.AssetCheckResult:
             "total": job.data_total,
         },
     )
-
-
-def job_metadata(job: JobInfo) -> dict[str, Any]:
-    commit = job.output_commit or ""
-    return {
-        "global_id": dg.MetadataValue.text(job.id),
-        "job": dg.MetadataValue.text(f"{job.pipeline}@{job.id}"),
-        "state": dg.MetadataValue.text(state_text(job)),
-        "progress": dg.MetadataValue.text(progress_text(job)),
-        "datums_processed": dg.MetadataValue.int(job.data_processed),
-        "datums_skipped": dg.MetadataValue.int(job.data_skipped),
-        "datums_failed": dg.MetadataValue.int(job.data_failed),
-        "datums_total": dg.MetadataValue.int(job.data_total),
-        "dl": dg.MetadataValue.text(human_size(job.stats.download_bytes)),
-        "ul": dg.MetadataValue.text(human_size(job.stats.upload_bytes)),
-        "output_commit": dg.MetadataValue.text(commit),
-        "url": dg.MetadataValue.path(f"dv://{job.pipeline}@{commit}/" if commit else ""),
-        "restart": dg.MetadataValue.int(job.restart),
-    }

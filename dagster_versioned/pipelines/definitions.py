@@ -10,7 +10,6 @@ output repo) is an input branch of its own, with its own sensor.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,26 +19,23 @@ import dagster as dg
 from dagster_versioned.errors import VersionedError
 from dagster_versioned.io.checks import store_health_checks
 from dagster_versioned.io.io_manager import VersionedIOManager
+from dagster_versioned.io.naming import branch_sensor_name, dagster_name
 from dagster_versioned.io.resource import VersionedStoreResource, open_store
 from dagster_versioned.io.sensors import plan_tick
 from dagster_versioned.io.sources import repo_source_asset
 from dagster_versioned.io.tags import GLOBAL_ID_TAG
-from dagster_versioned.pipelines.assets import (
-    RESOURCE_KEY,
-    Pipeline,
-    asset_key_for,
-    ensure_trigger_branches,
-    register,
-)
+from dagster_versioned.pipelines.assets import RESOURCE_KEY, Pipeline, ensure_trigger_branches
+from dagster_versioned.pipelines.context import asset_key_for, register
 from dagster_versioned.pipelines.fanout import INTERMEDIATE_IO
+from dagster_versioned.pps.ids import JobId
 from dagster_versioned.pps.inputs import pfs_inputs
 from dagster_versioned.pps.jobs import JobStore
 from dagster_versioned.pps.leases import WorkerLease
-from dagster_versioned.pps.lifecycle import register_pipeline
+from dagster_versioned.pps.lifecycle import create_job, register_pipeline
 from dagster_versioned.pps.lost import end_lost_workers
-from dagster_versioned.pps.runner import create_job, ensure_output_repo
+from dagster_versioned.pps.runner import ensure_output_repo
 from dagster_versioned.pps.spec import PipelineSpec
-from dagster_versioned.store import Commit, Store
+from dagster_versioned.store import BranchHead, Commit, Store
 
 log = logging.getLogger("dagster_versioned")
 
@@ -59,7 +55,7 @@ def register_trigger_condition(name: str, condition: Condition) -> None:
 def _external_key(repo: str, branch: str) -> dg.AssetKey:
     if branch == "master":
         return asset_key_for(repo)
-    return dg.AssetKey([re.sub(r"[^A-Za-z0-9_]", "_", f"{repo}__{branch}")])
+    return dg.AssetKey([dagster_name(f"{repo}__{branch}")])
 
 
 def input_graph(
@@ -124,7 +120,7 @@ def versioned_definitions(
     if dup:
         raise VersionedError(f"two pipelines are named '{sorted(dup)[0]}'; names must be unique")
     for p in pipelines:
-        register(p)
+        register(p.spec)
     _prepare_store(pipelines, storage, storage_options)
     upstream, external = input_graph(pipelines)
     pipeline_assets = [p.to_asset(upstream) for p in pipelines]
@@ -212,7 +208,7 @@ def pipeline_branch_sensor(
     keys = [asset_key_for(s.name) for s in specs]
 
     @dg.sensor(
-        name=re.sub(r"[^A-Za-z0-9_]", "_", f"dv_{repo}_{branch}"),  # as branch_sensor names it
+        name=branch_sensor_name(repo, branch),  # as branch_sensor names it
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"one run per head move of {repo}@{branch}: {', '.join(s.name for s in specs)}",
@@ -225,7 +221,7 @@ def pipeline_branch_sensor(
             return dg.SensorResult(skip_reason=dg.SkipReason(tick.skip_reason), cursor=tick.cursor)
         for request in tick.run_requests:
             for spec in specs:
-                create_job(store, spec, request.tags[GLOBAL_ID_TAG])
+                create_job(store, spec, JobId(request.tags[GLOBAL_ID_TAG]))
         return dg.SensorResult(run_requests=tick.run_requests, cursor=tick.cursor)
 
     return _pipeline_branch_sensor
@@ -284,31 +280,16 @@ def trigger_sensor(
     return _trigger_sensor
 
 
-def evaluate_time_triggers(store: Store) -> list[Any]:
-    """Evaluate every trigger with a cron or custom condition, in every repo; returns the moves."""
-    fired = []
-    for repo in store.list_repo():
-        for branch in store.list_branch(repo.name):
-            trig = branch.trigger
-            if trig is None or not (trig.cron or trig.condition):
-                continue
+def evaluate_time_triggers(store: Store) -> list[BranchHead]:
+    """Evaluate every trigger with a cron or custom condition, in every repo; returns the moves
+    (the evaluation is the store's, ``store/trigger_engine.py``; the registered custom
+    conditions are this module's)."""
 
-            def custom(name: str, _repo: str = repo.name, _branch: Any = branch) -> bool:
-                cond = _CONDITIONS.get(name)
-                if cond is None:
-                    return False
-                source = store.inspect_commit(f"{_repo}@{_branch.trigger.branch}")
-                target = store.inspect_commit(f"{_repo}@{_branch.name}") if _branch.head else None
-                return bool(cond(source, target, store))
+    def custom(name: str, source: Commit, target: Commit | None) -> bool:
+        cond = _CONDITIONS.get(name)
+        return cond is not None and bool(cond(source, target, store))
 
-            try:
-                entry = store.evaluate_trigger(repo.name, branch.name, custom=custom)
-            except VersionedError as e:
-                log.warning("trigger on %s@%s: %s", repo.name, branch.name, e)
-                continue
-            if entry is not None:
-                fired.append(entry)
-    return fired
+    return store.evaluate_time_triggers(custom)
 
 
 def ended_run_sensors(
@@ -336,7 +317,7 @@ def ended_run_sensors(
             run = context.dagster_run
             gid = run.tags.get(GLOBAL_ID_TAG) or global_id_for_run(run.run_id)
             store = open_store(storage, storage_options)
-            end_orphaned_jobs(store, gid, run.run_id, JobState[_state], _reason)
+            end_orphaned_jobs(store, JobId(gid), run.run_id, JobState[_state], _reason)
 
         sensors.append(
             dg.run_status_sensor(

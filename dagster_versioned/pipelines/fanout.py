@@ -11,9 +11,17 @@ Dagster's executor spreads the work; the plan in the store is what every step ag
 
 import dagster as dg
 
+from dagster_versioned.errors import JobFailed
 from dagster_versioned.io.resource import VersionedStoreResource
+from dagster_versioned.pipelines.context import (
+    forward_logs,
+    job_metadata,
+    mark_downstream_unrunnable,
+    pipes_channel,
+    prelude,
+)
 from dagster_versioned.pps.jobs import JobState, JobStore
-from dagster_versioned.pps.runner import JobFailed, finish_job, process_batch, start_job
+from dagster_versioned.pps.runner import finish_job, process_batch, start_job
 
 INTERMEDIATE_IO = "dv_intermediate"
 """Resource key of the IO manager for batch numbers passed between steps (Dagster's own
@@ -21,14 +29,6 @@ filesystem IO manager: they are plumbing, not data, and must not become versione
 
 
 def fanout_asset(p, deps: list[dg.AssetKey]) -> dg.AssetsDefinition:  # noqa: ANN001
-    from dagster_versioned.pipelines.assets import (
-        forward_logs,
-        job_metadata,
-        mark_downstream_unrunnable,
-        pipes_channel,
-        prelude,
-    )
-
     spec = p.spec
     batches = p.fan_out
 

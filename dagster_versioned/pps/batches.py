@@ -27,9 +27,11 @@ import time
 from collections.abc import Iterable
 
 from dagster_versioned.errors import VersionedError
+from dagster_versioned.pps.ids import DatumId, JobId
 from dagster_versioned.pps.jobs import DatumInfo, DatumState
-from dagster_versioned.store import Store
-from dagster_versioned.store.backend import Backend
+from dagster_versioned.store import Store, layout
+from dagster_versioned.store.objects import ObjectId
+from dagster_versioned.store.recordstore import RecordStore
 from dagster_versioned.store.trees import Entry
 
 PARTIAL_EVERY = 0.5
@@ -37,8 +39,8 @@ PARTIAL_EVERY = 0.5
 log = logging.getLogger("dagster_versioned.pipelines")
 
 
-def batch_dir(pipeline: str, job_id: str) -> str:
-    return f"jobs/{pipeline}/{job_id}/batches"
+def batch_dir(pipeline: str, job_id: JobId) -> str:
+    return layout.job_batches(pipeline, job_id)
 
 
 def _stem(restart: int, index: int) -> str:
@@ -50,25 +52,36 @@ def _encode(infos: Iterable[DatumInfo]) -> bytes:
 
 
 def write_batch(
-    backend: Backend, pipeline: str, job_id: str, restart: int, index: int, infos: list[DatumInfo]
+    records: RecordStore,
+    pipeline: str,
+    job_id: JobId,
+    restart: int,
+    index: int,
+    infos: list[DatumInfo],
 ) -> None:
     """Record batch ``index`` of incarnation ``restart`` as finished, with every result."""
-    backend.write(f"{batch_dir(pipeline, job_id)}/{_stem(restart, index)}.json", _encode(infos))
+    records.put(f"{batch_dir(pipeline, job_id)}/{_stem(restart, index)}.json", _encode(infos))
 
 
-def read_batches(backend: Backend, pipeline: str, job_id: str, restart: int) -> list[DatumInfo]:
-    """The results of every finished batch of incarnation ``restart`` (segments left out)."""
+def read_batches(
+    records: RecordStore, pipeline: str, job_id: JobId, restart: int
+) -> list[DatumInfo]:
+    """The results of every finished batch of incarnation ``restart`` (segments left out).
+
+    A batch file listed but gone by the time it is read was cleared by a restart of the job
+    (``start_job`` deletes the batches of earlier incarnations): it is not this one's.
+    """
     folder = batch_dir(pipeline, job_id)
     prefix = f"r{restart}."
     infos: list[DatumInfo] = []
-    for name in backend.listdir(folder):
+    for name in records.list(folder):
         if name.startswith(prefix) and name.endswith(".json") and ".partial-" not in name:
-            raws = json.loads(backend.read(f"{folder}/{name}"))
-            infos.extend(DatumInfo.from_json(raw) for raw in raws)
+            raws = records.read_json(f"{folder}/{name}")
+            infos.extend(DatumInfo.from_json(raw) for raw in raws or [])
     return infos
 
 
-def succeeded_before(store: Store, pipeline: str, job_id: str) -> dict[str, DatumInfo]:
+def succeeded_before(store: Store, pipeline: str, job_id: JobId) -> dict[DatumId, DatumInfo]:
     """Datums that succeeded in any earlier incarnation of the job, by id, outputs still stored.
 
     Read from every batch file and segment, whatever its incarnation. A datum whose output
@@ -76,11 +89,11 @@ def succeeded_before(store: Store, pipeline: str, job_id: str) -> dict[str, Datu
     job's output commit lands) is left out, and so processed again.
     """
     folder = batch_dir(pipeline, job_id)
-    found: dict[str, DatumInfo] = {}
-    for name in store.backend.listdir(folder):
+    found: dict[DatumId, DatumInfo] = {}
+    for name in store.records.list(folder):
         if not name.endswith(".json"):
             continue
-        data = store.backend.read_or_none(f"{folder}/{name}")
+        data = store.records.read(f"{folder}/{name}")
         try:
             raws = json.loads(data) if data is not None else []
             infos = [DatumInfo.from_json(raw) for raw in raws]
@@ -94,10 +107,10 @@ def succeeded_before(store: Store, pipeline: str, job_id: str) -> dict[str, Datu
 def outputs_stored(store: Store, infos: Iterable[DatumInfo]) -> list[DatumInfo]:
     """The datums all of whose output objects are in the store (checked concurrently)."""
     infos = list(infos)
-    chunks = sorted(
+    chunks: list[ObjectId] = sorted(
         {c for i in infos for raw in i.outputs.values() for c in Entry.from_json(raw).chunks}
     )
-    present = dict(zip(chunks, store.backend.pool.map(store.objects.exists, chunks), strict=True))
+    present = dict(zip(chunks, store.objects.exists_many(chunks), strict=True))
     return [
         i
         for i in infos
@@ -115,15 +128,15 @@ class PartialResults:
 
     def __init__(
         self,
-        backend: Backend,
+        records: RecordStore,
         pipeline: str,
-        job_id: str,
+        job_id: JobId,
         restart: int,
         index: int,
         *,
         every: float = PARTIAL_EVERY,
     ) -> None:
-        self.backend = backend
+        self.records = records
         self.prefix = (
             f"{batch_dir(pipeline, job_id)}/{_stem(restart, index)}.partial-{secrets.token_hex(4)}"
         )
@@ -167,7 +180,7 @@ class PartialResults:
         """Delete the segments written (the batch's full file now holds their results)."""
         for key in self._written:
             try:
-                self.backend.delete(key)
+                self.records.delete(key)
             except (VersionedError, OSError) as e:  # harmless: superseded, cleared on restart
                 log.debug("could not delete %s: %s", key, e)
 
@@ -181,7 +194,7 @@ class PartialResults:
         if not pending:
             return
         try:
-            self.backend.write(key, _encode(pending))
+            self.records.put(key, _encode(pending))
         except (VersionedError, OSError) as e:
             log.warning("could not record finished datums in %s: %s", key, e)
             with self._lock:

@@ -16,6 +16,7 @@ from typing import Any
 
 import blake3
 
+from dagster_versioned.pps.ids import DatumId
 from dagster_versioned.pps.inputs import CombinedInput, Input, PfsInput
 from dagster_versioned.store import Commit, Store
 from dagster_versioned.store.globs import compile_glob
@@ -66,7 +67,7 @@ class DatumSpec:
     """A datum: the input paths one run of the pipeline's code sees together."""
 
     inputs: tuple[DatumInput, ...]
-    id: str = field(init=False, compare=False, repr=False)
+    id: DatumId = field(init=False, compare=False, repr=False)
     """Names which input paths the datum holds (content-free, so the next job matches it)."""
 
     def __post_init__(self) -> None:
@@ -74,7 +75,7 @@ class DatumSpec:
         # for every datum of every job, 10,000+ times on a rerun that processes one.
         parts = (p for i in self.inputs for p in (i.name, i.repo, i.branch, i.path))
         key = "".join(f"{len(part)}:{part};" for part in parts)
-        object.__setattr__(self, "id", blake3.blake3(key.encode()).hexdigest()[:32])
+        object.__setattr__(self, "id", DatumId(blake3.blake3(key.encode()).hexdigest()[:32]))
 
     def to_json(self) -> list[dict[str, Any]]:
         return [i.to_json() for i in self.inputs]

@@ -26,8 +26,10 @@ from enum import StrEnum
 from typing import Any
 
 from dagster_versioned.errors import CorruptStore, JobEnded, JobNotFound
-from dagster_versioned.store import CommitRef, Store
+from dagster_versioned.pps.ids import DatumId, JobId
+from dagster_versioned.store import CommitRef, Store, layout
 from dagster_versioned.store.commits import canonical_json, format_time, now, parse_time
+from dagster_versioned.store.recordstore import RecordStore
 from dagster_versioned.store.revlog import Revision, RevisionLog
 
 JobChange = Callable[["JobInfo"], "JobInfo | None"]
@@ -102,7 +104,7 @@ class JobInfo:
     """One pipeline's job in one global job."""
 
     pipeline: str
-    id: str
+    id: JobId
     """The global id: also the output commit's id and the Dagster run's tag."""
     pipeline_version: int = 1
     output_branch: str = "master"
@@ -166,7 +168,7 @@ class JobInfo:
         assert created is not None
         return JobInfo(
             pipeline=raw["pipeline"],
-            id=raw["id"],
+            id=JobId(raw["id"]),
             pipeline_version=int(raw.get("pipeline_version", 1)),
             output_branch=raw.get("output_branch", "master"),
             output_commit=raw.get("output_commit"),
@@ -192,7 +194,7 @@ class JobInfo:
 class DatumInfo:
     """One datum of a job: what it read, how it ended, and the outputs it owns."""
 
-    id: str
+    id: DatumId
     hash: str
     state: DatumState
     files: tuple[str, ...] = ()
@@ -230,7 +232,7 @@ class DatumInfo:
     def from_json(raw: dict[str, Any], *, stats: bool = True) -> DatumInfo:
         """``stats=False`` leaves the stats out (the next job's plan needs only outcomes)."""
         return DatumInfo(
-            id=raw["id"],
+            id=DatumId(raw["id"]),
             hash=raw["hash"],
             state=_datum_state(raw["state"]),
             files=tuple(raw.get("files", [])),
@@ -245,7 +247,12 @@ def _what(job: JobInfo) -> str:
     return f"job {job.pipeline}@{job.id}"
 
 
-def _decode(found: Revision | None, pipeline: str, job_id: str) -> JobInfo:
+def job_log(records: RecordStore, pipeline: str, job_id: JobId) -> RevisionLog:
+    """The revision log of job ``<pipeline>@<job_id>``'s record (what fsck reads too)."""
+    return records.log(layout.job_dir(pipeline, job_id), hint=layout.job_hint(pipeline, job_id))
+
+
+def _decode(found: Revision | None, pipeline: str, job_id: JobId) -> JobInfo:
     if found is None:  # ``update`` returns what it wrote or kept: never nothing once created
         raise JobNotFound(f"job {pipeline}@{job_id} not found")
     try:
@@ -259,18 +266,16 @@ class JobStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.backend = store.backend
+        self.records = store.records
 
-    def _log(self, pipeline: str, job_id: str) -> RevisionLog:
-        return RevisionLog(
-            self.backend, f"jobs/{pipeline}/{job_id}", hint=f"jobs/{pipeline}/{job_id}.json"
-        )
+    def _log(self, pipeline: str, job_id: JobId) -> RevisionLog:
+        return job_log(self.records, pipeline, job_id)
 
     def create_job(self, job: JobInfo) -> bool:
         """Create the record unless it exists (the first of racing creators wins)."""
         return self._log(job.pipeline, job.id).create(job.to_json()) is not None
 
-    def load_job(self, pipeline: str, job_id: str) -> JobInfo:
+    def load_job(self, pipeline: str, job_id: JobId) -> JobInfo:
         """The newest version of the record (``revision`` says which)."""
         try:
             found = self._log(pipeline, job_id).latest()
@@ -280,7 +285,7 @@ class JobStore:
             raise JobNotFound(f"job {pipeline}@{job_id} not found")
         return _decode(found, pipeline, job_id)
 
-    def find_job(self, pipeline: str, job_id: str) -> JobInfo | None:
+    def find_job(self, pipeline: str, job_id: JobId) -> JobInfo | None:
         with contextlib.suppress(JobNotFound):
             return self.load_job(pipeline, job_id)
         return None
@@ -333,7 +338,7 @@ class JobStore:
         return _decode(current, job.pipeline, job.id)
 
     def pipelines_with_jobs(self) -> list[str]:
-        return self.backend.listdir("jobs")
+        return self.records.list(layout.JOBS)
 
     def list_jobs(self, pipeline: str | None = None) -> list[JobInfo]:
         """Jobs newest first, of one pipeline or of all."""
@@ -344,48 +349,48 @@ class JobStore:
             self.find_job(p, job_id)
             for p in names
             for job_id in sorted(
-                {n.removesuffix(".json") for n in self.backend.listdir(f"jobs/{p}")}
+                {JobId(n.removesuffix(".json")) for n in self.records.list(layout.pipeline_jobs(p))}
             )
         )
         jobs = [j for j in found if j is not None]
         return sorted(jobs, key=lambda j: j.created, reverse=True)
 
-    def list_job_set(self, job_id: str) -> list[JobInfo]:
+    def list_job_set(self, job_id: JobId) -> list[JobInfo]:
         """Every pipeline's job with this global id."""
         jobs = [j for p in self.pipelines_with_jobs() if (j := self.find_job(p, job_id))]
         return sorted(jobs, key=lambda j: j.created)
 
-    def save_datums(self, pipeline: str, job_id: str, datums: list[DatumInfo]) -> None:
+    def save_datums(self, pipeline: str, job_id: JobId, datums: list[DatumInfo]) -> None:
         # Not canonical (no key sorting): nothing hashes this file, and sorting the keys of
         # 10,000 records is a third of writing them.
         data = json.dumps([d.to_json() for d in datums], separators=(",", ":")).encode()
-        self.backend.write(f"jobs/{pipeline}/{job_id}/datums.json", data)
+        self.records.put(layout.job_datums(pipeline, job_id), data)
 
-    def load_datums(self, pipeline: str, job_id: str, *, stats: bool = True) -> list[DatumInfo]:
-        data = self.backend.read_or_none(f"jobs/{pipeline}/{job_id}/datums.json")
+    def load_datums(self, pipeline: str, job_id: JobId, *, stats: bool = True) -> list[DatumInfo]:
+        data = self.records.read(layout.job_datums(pipeline, job_id))
         if data is None:
             return []
         return [DatumInfo.from_json(d, stats=stats) for d in json.loads(data)]
 
-    def request_stop(self, pipeline: str, job_id: str) -> None:
+    def request_stop(self, pipeline: str, job_id: JobId) -> None:
         self.load_job(pipeline, job_id)
-        self.backend.write(f"jobs/{pipeline}/{job_id}/stop", now().isoformat().encode())
+        self.records.put(layout.job_stop(pipeline, job_id), now().isoformat().encode())
 
-    def stop_requested(self, pipeline: str, job_id: str) -> bool:
-        return self.backend.exists(f"jobs/{pipeline}/{job_id}/stop")
+    def stop_requested(self, pipeline: str, job_id: JobId) -> bool:
+        return self.records.exists(layout.job_stop(pipeline, job_id))
 
     # -- pipelines ---------------------------------------------------------------------------
 
     def save_pipeline(self, record: dict[str, Any]) -> None:
-        self.backend.write(f"pipelines/{record['name']}.json", canonical_json(record))
+        self.records.put(layout.pipeline_record(record["name"]), canonical_json(record))
 
     def load_pipeline(self, name: str) -> dict[str, Any] | None:
-        data = self.backend.read_or_none(f"pipelines/{name}.json")
+        data = self.records.read(layout.pipeline_record(name))
         return None if data is None else dict(json.loads(data))
 
     def list_pipelines(self) -> list[dict[str, Any]]:
         out = []
-        for n in self.backend.listdir("pipelines"):
+        for n in self.records.list(layout.PIPELINES):
             if n.endswith(".json") and (rec := self.load_pipeline(n[:-5])) is not None:
                 out.append(rec)
         return sorted(out, key=lambda r: r["name"])

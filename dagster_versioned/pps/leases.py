@@ -15,7 +15,7 @@ of the workers alive now rather than a walk over every job ever run.
 
 Example::
 
-    with hold_lease(store.backend, "edges", job_id, restart=0, run_id=run_id, step="finish"):
+    with hold_lease(store.records, "edges", job_id, restart=0, run_id=run_id, step="finish"):
         ...  # the lease exists, refreshed, until the block exits
 """
 
@@ -34,10 +34,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from dagster_versioned.errors import VersionedError
-from dagster_versioned.store.backend import Backend
+from dagster_versioned.pps.ids import JobId
+from dagster_versioned.store import layout
 from dagster_versioned.store.finishing import holder_gone, pid_namespace
+from dagster_versioned.store.recordstore import RecordStore
 
-LEASE_DIR = "workers"
+LEASE_DIR = layout.WORKERS
 HEARTBEAT = 10.0
 """Seconds between refreshes of a lease."""
 LEASE = 60.0
@@ -50,7 +52,7 @@ class WorkerLease:
     """One process's claim to be working on one job."""
 
     pipeline: str
-    job_id: str
+    job_id: JobId
     restart: int
     """The incarnation of the job the worker works for (``JobInfo.restart``)."""
     run_id: str | None
@@ -102,7 +104,7 @@ class WorkerLease:
     def from_json(raw: dict[str, Any]) -> WorkerLease:
         return WorkerLease(
             pipeline=str(raw["pipeline"]),
-            job_id=str(raw["job"]),
+            job_id=JobId(str(raw["job"])),
             restart=int(raw["restart"]),
             run_id=raw.get("run_id"),
             step=str(raw.get("step", "")),
@@ -115,12 +117,12 @@ class WorkerLease:
         )
 
 
-def lease_key(pipeline: str, job_id: str, token: str) -> str:
-    return f"{LEASE_DIR}/{pipeline}@{job_id}@{token}.json"
+def lease_key(pipeline: str, job_id: JobId, token: str) -> str:
+    return layout.lease(pipeline, job_id, token)
 
 
 def new_lease(
-    pipeline: str, job_id: str, *, restart: int, run_id: str | None, step: str
+    pipeline: str, job_id: JobId, *, restart: int, run_id: str | None, step: str
 ) -> WorkerLease:
     """A lease for this process (not yet written)."""
     at = time.time()
@@ -139,7 +141,7 @@ def new_lease(
     )
 
 
-def list_leases(backend: Backend, pipeline: str | None = None) -> list[WorkerLease]:
+def list_leases(records: RecordStore, pipeline: str | None = None) -> list[WorkerLease]:
     """Every lease in the store (of one pipeline's jobs); unreadable ones are skipped.
 
     A lease is written whole (a rename on disk, one PUT on S3), so an unreadable one is a lease
@@ -147,10 +149,10 @@ def list_leases(backend: Backend, pipeline: str | None = None) -> list[WorkerLea
     """
     prefix = f"{pipeline}@" if pipeline else ""
     found = []
-    for name in backend.listdir(LEASE_DIR):
+    for name in records.list(LEASE_DIR):
         if not (name.startswith(prefix) and name.endswith(".json")):
             continue
-        data = backend.read_or_none(f"{LEASE_DIR}/{name}")
+        data = records.read(f"{LEASE_DIR}/{name}")
         if data is None:
             continue
         with contextlib.suppress(ValueError, KeyError, TypeError):
@@ -159,26 +161,28 @@ def list_leases(backend: Backend, pipeline: str | None = None) -> list[WorkerLea
 
 
 def job_leases(
-    backend: Backend, pipeline: str, job_id: str, *, restart: int | None = None
+    records: RecordStore, pipeline: str, job_id: JobId, *, restart: int | None = None
 ) -> list[WorkerLease]:
     """The leases on job ``<pipeline>@<job_id>`` (on its incarnation ``restart``)."""
     return [
         w
-        for w in list_leases(backend, pipeline)
+        for w in list_leases(records, pipeline)
         if w.job_id == job_id and restart in (None, w.restart)
     ]
 
 
-def drop_lease(backend: Backend, lease: WorkerLease) -> None:
+def drop_lease(records: RecordStore, lease: WorkerLease) -> None:
     """Delete a lease (the sensor does, once it dealt with a lost worker)."""
-    backend.delete(lease.key)
+    records.delete(lease.key)
 
 
 class LeaseHolder:
     """Writes a lease, refreshes it on a daemon thread, and deletes it on ``release``."""
 
-    def __init__(self, backend: Backend, lease: WorkerLease, *, every: float = HEARTBEAT) -> None:
-        self.backend = backend
+    def __init__(
+        self, records: RecordStore, lease: WorkerLease, *, every: float = HEARTBEAT
+    ) -> None:
+        self.records = records
         self.lease = lease
         self.every = every
         self._lock = threading.Lock()
@@ -204,7 +208,7 @@ class LeaseHolder:
         if self._thread.is_alive():
             self._thread.join()
         try:
-            self.backend.delete(self.lease.key)
+            self.records.delete(self.lease.key)
         except (VersionedError, OSError) as e:  # the sensor will find it and see the job's state
             log.warning("could not delete worker lease %s: %s", self.lease.key, e)
 
@@ -212,7 +216,7 @@ class LeaseHolder:
         with self._lock:
             self.lease = replace(self.lease, time=time.time())
             data = json.dumps(self.lease.to_json(), sort_keys=True).encode()
-            self.backend.write(self.lease.key, data)
+            self.records.put(self.lease.key, data)
 
     def _beat(self) -> None:
         while not self._stop.wait(self.every):
@@ -224,7 +228,7 @@ class LeaseHolder:
 
 class _Sessions(threading.local):
     def __init__(self) -> None:
-        self.stack: list[dict[tuple[str, str, str], LeaseHolder]] = []
+        self.stack: list[dict[tuple[int, str, JobId], LeaseHolder]] = []
 
 
 _SESSIONS = _Sessions()
@@ -238,7 +242,7 @@ def lease_session() -> Iterator[None]:
     guard; in a session the phases share one lease, so there is no moment between them when
     the process works on the job without one.
     """
-    held: dict[tuple[str, str, str], LeaseHolder] = {}
+    held: dict[tuple[int, str, JobId], LeaseHolder] = {}
     _SESSIONS.stack.append(held)
     try:
         yield
@@ -250,25 +254,29 @@ def lease_session() -> Iterator[None]:
 
 @contextlib.contextmanager
 def hold_lease(
-    backend: Backend,
+    records: RecordStore,
     pipeline: str,
-    job_id: str,
+    job_id: JobId,
     *,
     restart: int,
     run_id: str | None,
     step: str,
     every: float = HEARTBEAT,
 ) -> Iterator[WorkerLease]:
-    """Hold a lease on job ``<pipeline>@<job_id>`` while the block runs."""
+    """Hold a lease on job ``<pipeline>@<job_id>`` while the block runs.
+
+    In a session, the phases share the lease they take through the same ``records`` (one
+    store, opened once: a holder keeps its ``records`` alive, so its ``id`` is not reused).
+    """
     session = _SESSIONS.stack[-1] if _SESSIONS.stack else None
-    key = (backend.url, pipeline, job_id)
+    key = (id(records), pipeline, job_id)
     if session is not None and key in session:
         holder = session[key]
         holder.update(restart=restart, run_id=run_id, step=step)
         yield holder.lease
         return
     holder = LeaseHolder(
-        backend,
+        records,
         new_lease(pipeline, job_id, restart=restart, run_id=run_id, step=step),
         every=every,
     )

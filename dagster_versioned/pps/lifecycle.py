@@ -21,6 +21,7 @@ from dagster_versioned.errors import (
     JobEnded,
     RepoNotFound,
 )
+from dagster_versioned.pps.ids import JobId
 from dagster_versioned.pps.jobs import (
     DatumInfo,
     DatumState,
@@ -73,7 +74,9 @@ def register_pipeline(jobs: JobStore, spec: PipelineSpec) -> dict[str, Any]:
     return record
 
 
-def create_job(store: Store, spec: PipelineSpec, job_id: str, run_id: str | None = None) -> JobInfo:
+def create_job(
+    store: Store, spec: PipelineSpec, job_id: JobId, run_id: str | None = None
+) -> JobInfo:
     """Record job ``<pipeline>@<id>`` as CREATED (idempotent: an existing record is returned)."""
     jobs = JobStore(store)
     record = register_pipeline(jobs, spec)
@@ -112,7 +115,7 @@ def restarted(job: JobInfo) -> JobInfo:
 def end_job(
     store: Store,
     pipeline: str,
-    job_id: str,
+    job_id: JobId,
     state: JobState,
     reason: str,
     cb: Callable[[JobInfo], None] | None,
@@ -199,7 +202,7 @@ class Progress:
         return save_change(self.jobs, job, change, self.cb)
 
 
-def output_exists(store: Store, pipeline: str, job_id: str) -> bool:
+def output_exists(store: Store, pipeline: str, job_id: JobId) -> bool:
     try:
         store.inspect_commit(f"{pipeline}@{job_id}")
     except (CommitNotFound, RepoNotFound):
@@ -235,7 +238,7 @@ def totals(job: JobInfo, infos: list[DatumInfo]) -> JobInfo:
 
 
 def end_orphaned_jobs(
-    store: Store, job_id: str, run_id: str, state: JobState, reason: str
+    store: Store, job_id: JobId, run_id: str, state: JobState, reason: str
 ) -> list[JobInfo]:
     """End the jobs of a run that will never run them (CREATED or mid-way when the run ended).
 
@@ -251,7 +254,7 @@ def end_orphaned_jobs(
         if job.state.terminal or (job.dagster_run_id and job.dagster_run_id != run_id):
             continue
         leases = (
-            job_leases(store.backend, job.pipeline, job.id, restart=job.restart)
+            job_leases(store.records, job.pipeline, job.id, restart=job.restart)
             if job.state != JobState.CREATED
             else []
         )

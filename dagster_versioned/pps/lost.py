@@ -38,7 +38,7 @@ def end_lost_workers(
 
         end_lost_workers(store)  # what the ``dv_lost_workers`` sensor runs every few seconds
     """
-    leases = list_leases(store.backend)
+    leases = list_leases(store.records)
     alive_runs = {w.run_id for w in leases if not w.lost()}
     jobs = JobStore(store)
     out: list[tuple[WorkerLease, JobInfo | None]] = []
@@ -67,7 +67,7 @@ def end_lost_workers(
             or (lease.run_id not in alive_runs and settle_run(lease, reason))
         )
         if settled:
-            drop_lease(store.backend, lease)
+            drop_lease(store.records, lease)
     return out
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 
 from dagster_versioned.errors import (
     VersionedError,
@@ -68,16 +67,4 @@ def write_output(
 
 def egress(store: Store, commit: Commit, url: str) -> None:
     """Copy every file of the output commit to an fsspec URL (Pachyderm's egress)."""
-    import fsspec
-
-    fs, root = fsspec.core.url_to_fs(url)
-    for info in store.walk_file(f"{commit.repo}@{commit.id}"):
-        if info.type != "file":
-            continue
-        dest = f"{root.rstrip('/')}{info.path}"
-        fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
-        with (
-            store.open_file(f"{commit.repo}@{commit.id}:{info.path}") as src,
-            fs.open(dest, "wb") as out,
-        ):
-            shutil.copyfileobj(src, out, 1 << 20)
+    store.export(f"{commit.repo}@{commit.id}:/", url)

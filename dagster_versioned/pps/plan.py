@@ -14,12 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from dagster_versioned.errors import CommitNotFound, Unrunnable, VersionedError
+from dagster_versioned.errors import CommitNotFound, JobNotFound, Unrunnable, VersionedError
 from dagster_versioned.pps.datums import DatumSpec, compute_datums
+from dagster_versioned.pps.ids import DatumId, JobId
 from dagster_versioned.pps.inputs import PfsInput, pfs_inputs
 from dagster_versioned.pps.jobs import DatumInfo, DatumState, JobInfo, JobState, JobStore
 from dagster_versioned.pps.spec import PipelineSpec
-from dagster_versioned.store import Commit, CommitRef, Store
+from dagster_versioned.store import Commit, CommitRef, Store, layout
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,7 +34,7 @@ class JobPlan:
     """Datums that succeeded before with the same hash: their outputs are reused."""
     stale: tuple[str, ...]
     """Output paths of the previous job that no kept datum owns any more."""
-    order: tuple[str, ...]
+    order: tuple[DatumId, ...]
     """Every datum id, in the job's order."""
     finished: tuple[DatumInfo, ...] = ()
     """Datums an earlier incarnation of this job processed (SUCCESS, same hash) before it was
@@ -62,43 +63,41 @@ class JobPlan:
             todo=tuple((DatumSpec.from_json(d), h) for d, h in raw["todo"]),
             skipped=tuple(DatumInfo.from_json(d) for d in raw["skipped"]),
             stale=tuple(raw["stale"]),
-            order=tuple(raw["order"]),
+            order=tuple(DatumId(d) for d in raw["order"]),
             finished=tuple(DatumInfo.from_json(d) for d in raw.get("finished", [])),
         )
 
 
-def _plan_key(pipeline: str, job_id: str) -> str:
-    return f"jobs/{pipeline}/{job_id}/plan.json"
-
-
 # The last plans this process saved: a job run in one process reads its plan back without
 # decoding it again (a 10,000-datum plan is ~0.25 s of JSON); other processes read the store.
-_RECENT: dict[tuple[str, str, str], JobPlan] = {}
+_RECENT: dict[tuple[str, str, JobId], JobPlan] = {}
 
 
-def save_plan(store: Store, pipeline: str, job_id: str, plan: JobPlan) -> None:
+def save_plan(store: Store, pipeline: str, job_id: JobId, plan: JobPlan) -> None:
     data = json.dumps(plan.to_json(), separators=(",", ":")).encode()  # hashed by nothing
-    store.backend.write(_plan_key(pipeline, job_id), data)
+    store.records.put(layout.job_plan(pipeline, job_id), data)
     if len(_RECENT) > 8:
         _RECENT.clear()
-    _RECENT[(store.backend.url, pipeline, job_id)] = plan
+    _RECENT[(store.url, pipeline, job_id)] = plan
 
 
-def load_plan(store: Store, pipeline: str, job_id: str) -> JobPlan:
-    cached = _RECENT.get((store.backend.url, pipeline, job_id))
-    if cached is not None:
-        return cached
-    data = store.backend.read(_plan_key(pipeline, job_id))
-    return JobPlan.from_json(json.loads(data))
+def load_plan(store: Store, pipeline: str, job_id: JobId) -> JobPlan:
+    """The job's plan; ``JobNotFound`` if it was never planned (no ``start_job`` ran)."""
+    plan = find_plan(store, pipeline, job_id)
+    if plan is None:
+        raise JobNotFound(
+            f"job {pipeline}@{job_id} has no plan: it was never started (start_job plans it)"
+        )
+    return plan
 
 
-def find_plan(store: Store, pipeline: str, job_id: str) -> JobPlan | None:
+def find_plan(store: Store, pipeline: str, job_id: JobId) -> JobPlan | None:
     """The job's plan, ``None`` if it was never planned."""
-    cached = _RECENT.get((store.backend.url, pipeline, job_id))
+    cached = _RECENT.get((store.url, pipeline, job_id))
     if cached is not None:
         return cached
-    data = store.backend.read_or_none(_plan_key(pipeline, job_id))
-    return None if data is None else JobPlan.from_json(json.loads(data))
+    raw = store.records.read_json(layout.job_plan(pipeline, job_id))
+    return None if raw is None else JobPlan.from_json(raw)
 
 
 _REUSABLE = (DatumState.SUCCESS, DatumState.SKIPPED)
@@ -111,7 +110,7 @@ def make_plan(
     spec: PipelineSpec,
     job: JobInfo,
     pinned: dict[str, str],
-    finished: Mapping[str, DatumInfo] | None = None,
+    finished: Mapping[DatumId, DatumInfo] | None = None,
 ) -> JobPlan:
     """Resolve input commits, compute datums and decide which to skip.
 
@@ -164,7 +163,7 @@ def make_plan(
 
 
 def resolve_inputs(
-    store: Store, spec: PipelineSpec, job_id: str, pinned: dict[str, str]
+    store: Store, spec: PipelineSpec, job_id: JobId, pinned: dict[str, str]
 ) -> dict[tuple[str, str], Commit]:
     """The commit each repo input reads; ``Unrunnable`` if an upstream job of this id failed."""
     commits: dict[tuple[str, str], Commit] = {}
@@ -188,7 +187,7 @@ def resolve_inputs(
     return commits
 
 
-def _input_commit(store: Store, leaf: PfsInput, job_id: str, pinned: dict[str, str]) -> Commit:
+def _input_commit(store: Store, leaf: PfsInput, job_id: JobId, pinned: dict[str, str]) -> Commit:
     if leaf.commit:
         return store.inspect_commit(f"{leaf.repo}@{leaf.commit}")
     if leaf.repo in pinned:
@@ -198,11 +197,11 @@ def _input_commit(store: Store, leaf: PfsInput, job_id: str, pinned: dict[str, s
     return store.inspect_commit(f"{leaf.repo}@{leaf.branch}")
 
 
-def previous_datums(store: Store, spec: PipelineSpec) -> dict[str, DatumInfo]:
+def previous_datums(store: Store, spec: PipelineSpec) -> dict[DatumId, DatumInfo]:
     """Datums of the job that made the output branch's head: what this job compares against."""
     try:
         head = store.inspect_commit(f"{spec.name}@{spec.output_branch}")
     except VersionedError:
         return {}
-    datums = JobStore(store).load_datums(spec.name, head.id, stats=False)
+    datums = JobStore(store).load_datums(spec.name, JobId(head.id), stats=False)
     return {d.id: d for d in datums}

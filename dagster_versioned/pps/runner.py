@@ -23,10 +23,12 @@ from typing import Any
 from dagster_versioned.errors import (
     JobEnded,
     JobFailed,
+    Unrunnable,
     VersionedError,
 )
 from dagster_versioned.pps.batches import (
     PartialResults,
+    batch_dir,
     outputs_stored,
     read_batches,
     succeeded_before,
@@ -34,6 +36,7 @@ from dagster_versioned.pps.batches import (
 )
 from dagster_versioned.pps.commands import cancel_commands, release_commands
 from dagster_versioned.pps.datums import DatumSpec
+from dagster_versioned.pps.ids import DatumId, JobId
 from dagster_versioned.pps.jobs import (
     DatumInfo,
     DatumState,
@@ -55,7 +58,6 @@ from dagster_versioned.pps.lifecycle import (
 from dagster_versioned.pps.ordering import wait_for_earlier_jobs
 from dagster_versioned.pps.output import OutputCollision, egress, write_output
 from dagster_versioned.pps.plan import (
-    Unrunnable,
     find_plan,
     load_plan,
     make_plan,
@@ -77,7 +79,7 @@ def ensure_output_repo(store: Store, spec: PipelineSpec) -> None:
 def run_job(
     store: Store,
     spec: PipelineSpec,
-    job_id: str,
+    job_id: JobId,
     *,
     run_id: str | None = None,
     pinned: dict[str, str] | None = None,
@@ -110,7 +112,7 @@ def run_job(
 def start_job(
     store: Store,
     spec: PipelineSpec,
-    job_id: str,
+    job_id: JobId,
     *,
     run_id: str | None = None,
     pinned: dict[str, str] | None = None,
@@ -149,7 +151,7 @@ def start_job(
         # The plan (holding the datums kept from earlier incarnations) is saved before their
         # batch files go, so a kill between the two loses none of them.
         save_plan(store, spec.name, job_id, plan)
-        store.backend.delete_tree(f"jobs/{spec.name}/{job_id}/batches")
+        store.records.delete_tree(batch_dir(spec.name, job_id))
         return save_change(
             jobs,
             job,
@@ -165,7 +167,7 @@ def start_job(
     raise AssertionError("unreachable")  # job_guard re-raises
 
 
-def _finished_before(store: Store, spec: PipelineSpec, job_id: str) -> dict[str, DatumInfo]:
+def _finished_before(store: Store, spec: PipelineSpec, job_id: JobId) -> dict[DatumId, DatumInfo]:
     """Datums that succeeded in earlier incarnations of the job: in their batch files, or
     kept by the last plan from the one before; only those whose outputs are still stored."""
     earlier = find_plan(store, spec.name, job_id)
@@ -177,7 +179,7 @@ def _finished_before(store: Store, spec: PipelineSpec, job_id: str) -> dict[str,
 def process_batch(
     store: Store,
     spec: PipelineSpec,
-    job_id: str,
+    job_id: JobId,
     index: int,
     count: int,
     *,
@@ -199,7 +201,7 @@ def process_batch(
     scratch = Path(tempfile.mkdtemp(prefix=f"dv-{spec.name}-"))
     release_commands(spec.name, job_id)  # a restart of a job killed in this process may run
     with job_guard(store, spec, job, None, step=f"datums {index + 1}/{count}"):
-        partial = PartialResults(store.backend, spec.name, job_id, job.restart, index)
+        partial = PartialResults(store.records, spec.name, job_id, job.restart, index)
         pool = ThreadPoolExecutor(spec.parallelism, thread_name_prefix=f"dv-{spec.name}")
 
         def one(item: tuple[DatumSpec, str]) -> tuple[DatumResult, DatumInfo]:
@@ -221,7 +223,7 @@ def process_batch(
             pool.shutdown(wait=ended, cancel_futures=True)
             partial.close(flush=not ended)  # interrupted: what succeeded is kept for a restart
             shutil.rmtree(scratch, ignore_errors=True)
-        write_batch(store.backend, spec.name, job_id, job.restart, index, infos)
+        write_batch(store.records, spec.name, job_id, job.restart, index, infos)
         partial.discard()
     return infos
 
@@ -242,7 +244,7 @@ def _datum_info(d: DatumSpec, h: str, result: DatumResult) -> DatumInfo:
 def finish_job(
     store: Store,
     spec: PipelineSpec,
-    job_id: str,
+    job_id: JobId,
     *,
     on_progress: Callable[[JobInfo], None] | None = None,
 ) -> JobInfo:
@@ -252,7 +254,7 @@ def finish_job(
     job = jobs.load_job(spec.name, job_id)
     with job_guard(store, spec, job, on_progress, step="finish"):
         by_id = {d.id: d for d in (*plan.skipped, *plan.finished)}
-        by_id.update((i.id, i) for i in read_batches(store.backend, spec.name, job_id, job.restart))
+        by_id.update((i.id, i) for i in read_batches(store.records, spec.name, job_id, job.restart))
         missing = [d for d in plan.order if d not in by_id]
         if missing:
             raise _Killed(f"{len(missing)} datums were never processed (first: {missing[0]})")
@@ -312,7 +314,7 @@ def job_guard(
     """
     with (
         hold_lease(
-            store.backend,
+            store.records,
             spec.name,
             job.id,
             restart=job.restart,

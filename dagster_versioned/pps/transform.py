@@ -33,7 +33,9 @@ from dagster_versioned.pps.datums import DatumInput, DatumSpec
 from dagster_versioned.pps.jobs import DatumState, JobStats
 from dagster_versioned.pps.spec import PipelineSpec
 from dagster_versioned.store import Store
+from dagster_versioned.store.checkout import checkout_entry
 from dagster_versioned.store.trees import Entry
+from dagster_versioned.store.upload import upload_dir
 
 _PFS_WORD = re.compile(r"(?<![\w./-])/pfs(?=/|$)")
 log = logging.getLogger("dagster_versioned.pipelines")
@@ -134,38 +136,29 @@ class DatumResult:
 
 def materialize(store: Store, inputs: tuple[DatumInput, ...], root: Path) -> int:
     """Write the datum's input files under ``root/<input name>/``; returns bytes written."""
-    total = 0
-    for inp in inputs:
-        base = root / inp.name
-        if inp.entry.is_dir:
-            items = [(p, e) for p, e in store.trees.walk(inp.entry, inp.path) if not e.is_dir]
-            (base / inp.path.lstrip("/")).mkdir(parents=True, exist_ok=True)
-        else:
-            items = [(inp.path, inp.entry)]
-        for path, entry in items:
-            dest = base / path.lstrip("/")
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with open(dest, "wb") as f:
-                if not inp.empty_files:
-                    for chunk in store.objects.open_chunks(list(entry.chunks)).iter_chunks():
-                        f.write(chunk)
-                        total += len(chunk)
-    return total
+    return sum(
+        checkout_entry(
+            store.objects,
+            store.trees,
+            inp.entry,
+            root / inp.name / inp.path.lstrip("/"),
+            atomic=False,
+            empty_files=inp.empty_files,
+        ).bytes
+        for inp in inputs
+    )
 
 
 def collect_outputs(store: Store, out: Path) -> tuple[dict[str, Entry], int]:
-    """Store every file under ``out``; returns path → entry and the bytes uploaded."""
-    outputs: dict[str, Entry] = {}
-    total = 0
-    real_out = os.path.realpath(out)
-    for p in sorted(out.rglob("*")):
-        if p.is_dir() or (p.is_symlink() and not os.path.realpath(p).startswith(real_out)):
-            continue
-        chunks, size = store.objects.put_local_file(str(p))
-        rel = "/" + p.relative_to(out).as_posix()
-        outputs[rel] = Entry("file", size, 1, chunks=tuple(chunks))
-        total += size
-    return outputs, total
+    """Store every file under ``out``; returns path → entry and the bytes uploaded.
+
+    A symlink is followed to a file inside the datum's ``pfs`` folder (an output linked to an
+    input, as Pachyderm allows), never beyond it (``store/upload.py``).
+    """
+    outputs = {
+        f"/{rel}": entry for rel, entry in upload_dir(store.objects, out, allowed=[out.parent])
+    }
+    return outputs, sum(e.size for e in outputs.values())
 
 
 def run_datum(

@@ -134,7 +134,8 @@ class Commit:
     @staticmethod
     def from_json(raw: dict[str, Any]) -> Commit:
         started = parse_time(raw["started"])
-        assert started is not None
+        if started is None:
+            raise ValueError("a commit record needs a start time")
         return Commit(
             id=CommitId(raw["id"]),
             repo=raw["repo"],

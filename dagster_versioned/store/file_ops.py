@@ -3,31 +3,62 @@ list, walk, glob and diff."""
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from typing import IO, Literal
 
-from dagster_versioned.errors import (
-    InvalidRef,
-    PathNotFound,
-)
-from dagster_versioned.store.commit_ops import CommitOps
-from dagster_versioned.store.commits import (
-    Commit,
-)
+from dagster_versioned.errors import PathNotFound
+from dagster_versioned.store.commit_log import CommitLog
+from dagster_versioned.store.commit_ops import Commits
+from dagster_versioned.store.commits import Commit
 from dagster_versioned.store.globs import compile_glob
 from dagster_versioned.store.names import (
-    Ref,
+    PathRef,
+    parse_file_ref,
+    parse_path_ref,
+    parse_ref,
+    parse_rev_ref,
 )
+from dagster_versioned.store.objects import ObjectStore
 from dagster_versioned.store.records import FileDiff, FileInfo
+from dagster_versioned.store.repos import Repos
+from dagster_versioned.store.resolve import Resolver
 from dagster_versioned.store.transaction import CommitWriter, FileData
-from dagster_versioned.store.trees import Entry
+from dagster_versioned.store.trees import Entry, TreeStore
 
 
-class FileOps(CommitOps):
-    """File operations of ``Store``."""
+def file_info(commit: Commit, path: str, entry: Entry) -> FileInfo:
+    return FileInfo(
+        path=path,
+        type=entry.kind,
+        size=entry.size,
+        hash=entry.hash,
+        commit=commit.id,
+        repo=commit.repo,
+    )
 
-    def put_file(
+
+class Files:
+    """The file operations of a store."""
+
+    def __init__(
+        self,
+        objects: ObjectStore,
+        trees: TreeStore,
+        repos: Repos,
+        commit_log: CommitLog,
+        resolver: Resolver,
+        commits: Commits,
+    ) -> None:
+        self.objects = objects
+        self.trees = trees
+        self.repos = repos
+        self.commit_log = commit_log
+        self.resolver = resolver
+        self.commits = commits
+
+    def put(
         self, ref: str, data: FileData, *, append: bool = False, description: str = ""
     ) -> Commit | None:
         """Write one file (or a local directory) to ``repo@branch:/path``.
@@ -35,118 +66,100 @@ class FileOps(CommitOps):
         Into the branch's open commit if it has one (returns ``None``); otherwise as a commit of
         its own, origin USER (returned). A missing branch is created.
         """
-        parsed = self._parse(ref)
-        if parsed.base is None or parsed.is_commit or parsed.ancestors or parsed.nth:
-            raise InvalidRef(
-                f"invalid ref '{ref}': write to a branch, like {parsed.repo}@master:/path"
-            )
-        if parsed.path is None:
-            raise InvalidRef(
-                f"invalid ref '{ref}': give a path after ':', "
-                f"like {parsed.repo}@{parsed.base}:/file"
-            )
-        self._repo_record(parsed.repo)
-        if self._open_id(parsed.repo, parsed.base) is not None:
-            self.open_writer(ref).put_file(parsed.path, data, append=append)
+        target, writer = self._writer_for(ref)
+        if writer is not None:
+            writer.put_file(target.path, data, append=append)
             return None
-        with self.commit(f"{parsed.repo}@{parsed.base}", description=description) as c:
-            c.put_file(parsed.path, data, append=append)
+        with self.commits.commit(str(target.branch_ref), description=description) as c:
+            c.put_file(target.path, data, append=append)
         return c.landed
 
-    def _writer_for(self, ref: str) -> tuple[Ref, CommitWriter | None]:
-        parsed = self._parse(ref)
-        if parsed.base is None or parsed.is_commit or parsed.path is None:
-            raise InvalidRef(f"invalid ref '{ref}': expected repo@branch:/path")
-        self._repo_record(parsed.repo)
-        if self._open_id(parsed.repo, parsed.base) is not None:
-            return parsed, self.open_writer(ref)
-        return parsed, None
+    def _writer_for(self, ref: str) -> tuple[PathRef, CommitWriter | None]:
+        """Where a write to ``ref`` goes: the branch's open commit if it has one."""
+        target = parse_path_ref(ref)
+        self.repos.record(target.repo)
+        if self.commit_log.open_id(target.repo, target.branch) is not None:
+            return target, self.commits.open_writer(ref)
+        return target, None
 
-    def copy_file(self, src: str, dst: str) -> Commit | None:
+    def copy(self, src: str, dst: str) -> Commit | None:
         """Copy ``src`` (any commit, file or directory) to ``dst`` on a branch, by reference."""
-        parsed, writer = self._writer_for(dst)
-        assert parsed.path is not None
+        target, writer = self._writer_for(dst)
         if writer is not None:
-            writer.copy_file(src, parsed.path)
+            writer.copy_file(src, target.path)
             return None
-        with self.commit(f"{parsed.repo}@{parsed.base}") as c:
-            c.copy_file(src, parsed.path)
+        with self.commits.commit(str(target.branch_ref)) as c:
+            c.copy_file(src, target.path)
         return c.landed
 
-    def delete_file(self, ref: str) -> Commit | None:
+    def delete(self, ref: str) -> Commit | None:
         """Delete a file or directory from a branch (into its open commit, if any)."""
-        parsed, writer = self._writer_for(ref)
-        assert parsed.path is not None
-        self._lookup_entry(ref)
+        target, writer = self._writer_for(ref)
+        self.resolver.lookup_entry(ref)
         if writer is not None:
-            writer.delete_file(parsed.path)
+            writer.delete_file(target.path)
             return None
-        with self.commit(f"{parsed.repo}@{parsed.base}") as c:
-            c.delete_file(parsed.path)
+        with self.commits.commit(str(target.branch_ref)) as c:
+            c.delete_file(target.path)
         return c.landed
 
-    def open_file(self, ref: str) -> IO[bytes]:
+    def open(self, ref: str) -> IO[bytes]:
         """A stream of one file's bytes, read chunk by chunk."""
-        entry, path = self._lookup_entry(ref)
+        entry, path = self.resolver.lookup_entry(ref)
         if entry.is_dir:
             raise PathNotFound(path, f"{ref} (it is a directory; use list_file)")
-        import io
-
         return io.BufferedReader(self.objects.open_chunks(list(entry.chunks), entry.size), 1 << 20)
 
-    def get_file_to(self, ref: str, dest: str | os.PathLike[str]) -> int:
+    def get_to(self, ref: str, dest: str | os.PathLike[str]) -> int:
         """Write one file to the local path ``dest``; returns its size.
 
-        Unlike ``open_file`` and a copy loop, the bytes never pass through Python on local
-        disk: the kernel copies each stored chunk into ``dest``.
+        Unlike ``open`` and a copy loop, the bytes never pass through Python on local disk:
+        the kernel copies each stored chunk into ``dest``.
         """
-        entry, path = self._lookup_entry(ref)
+        entry, path = self.resolver.lookup_entry(ref)
         if entry.is_dir:
             raise PathNotFound(path, f"{ref} (it is a directory; use list_file)")
         with open(dest, "wb") as out:
             return self.objects.export_chunks(list(entry.chunks), out)
 
-    def get_file(self, ref: str) -> bytes:
-        with self.open_file(ref) as f:
+    def get(self, ref: str) -> bytes:
+        with self.open(ref) as f:
             return f.read()
 
-    def inspect_file(self, ref: str) -> FileInfo:
-        parsed = self._parse(ref)
-        commit = self._resolve(parsed.without_path())
-        entry, path = self._lookup_entry(ref)
-        return self._info(commit, path, entry)
+    def inspect(self, ref: str) -> FileInfo:
+        parsed = parse_file_ref(ref)
+        commit, entry = self.resolver.lookup(parsed)
+        return file_info(commit, parsed.path, entry)
 
-    def list_file(self, ref: str) -> list[FileInfo]:
+    def list_dir(self, ref: str) -> list[FileInfo]:
         """The children of a directory (or the file itself), sorted by name."""
-        parsed = self._parse(ref)
-        commit = self._resolve(parsed.without_path())
-        entry, path = self._lookup_entry(ref if parsed.path else f"{ref}:/")
+        parsed = parse_file_ref(ref)
+        commit, entry = self.resolver.lookup(parsed)
         if not entry.is_dir:
-            return [self._info(commit, path, entry)]
-        prefix = "" if path == "/" else path
-        return [self._info(commit, f"{prefix}/{n}", e) for n, e in self.trees.list_dir(entry)]
+            return [file_info(commit, parsed.path, entry)]
+        prefix = "" if parsed.path == "/" else parsed.path
+        return [file_info(commit, f"{prefix}/{n}", e) for n, e in self.trees.list_dir(entry)]
 
-    def walk_file(self, ref: str) -> Iterator[FileInfo]:
+    def walk(self, ref: str) -> Iterator[FileInfo]:
         """Every file and directory below a path, depth first, sorted."""
-        parsed = self._parse(ref)
-        commit = self._resolve(parsed.without_path())
-        entry, path = self._lookup_entry(ref if parsed.path else f"{ref}:/")
+        parsed = parse_file_ref(ref)
+        commit, entry = self.resolver.lookup(parsed)
         if not entry.is_dir:
-            yield self._info(commit, path, entry)
+            yield file_info(commit, parsed.path, entry)
             return
-        for p, e in self.trees.walk(entry, path):
-            yield self._info(commit, p, e)
+        for p, e in self.trees.walk(entry, parsed.path):
+            yield file_info(commit, p, e)
 
-    def glob_file(self, ref: str) -> list[FileInfo]:
+    def glob(self, ref: str) -> list[FileInfo]:
         """Files and directories matching a Pachyderm glob (``repo@ref:/*``), sorted by path."""
         commit, matches = self.glob_entries(ref)
-        return [self._info(commit, p, e) for p, e in matches]
+        return [file_info(commit, p, e) for p, e in matches]
 
     def glob_entries(self, ref: str) -> tuple[Commit, list[tuple[str, Entry]]]:
         """The commit and the (path, tree entry) pairs a glob matches: what datums are made of."""
-        parsed = self._parse(ref)
+        rev = parse_rev_ref(ref)
         pattern = compile_glob(ref.partition(":")[2] or "/")
-        commit = self._resolve(parsed.without_path())
+        commit = self.resolver.resolve(rev)
         if pattern.matches_root:
             return commit, [("/", commit.root)]
         prefix_entry = self.trees.lookup(commit.root, pattern.prefix)
@@ -161,18 +174,17 @@ class FileOps(CommitOps):
                 found.append((p, e))
         return commit, found
 
-    def diff_file(self, new: str, old: str | None = None) -> list[FileDiff]:
+    def diff(self, new: str, old: str | None = None) -> list[FileDiff]:
         """Files added, removed or changed from ``old`` (default: ``new``'s parent) to ``new``."""
-        new_ref = self._parse(new)
-        new_commit = self._resolve(new_ref.without_path())
-        path = new_ref.path or "/"
+        new_ref = parse_file_ref(new)
+        new_commit = self.resolver.resolve(new_ref.rev)
+        path = new_ref.path
         if old is not None:
-            old_ref = self._parse(old)
-            old_commit: Commit | None = self._resolve(old_ref.without_path())
-            old_path = old_ref.path or path
+            old_commit: Commit | None = self.resolver.resolve(parse_rev_ref(old))
+            old_path = parse_ref(old).path or path
         else:
             parent = new_commit.parent
-            old_commit = self._commit(new_commit.repo, parent) if parent else None
+            old_commit = self.commit_log.get(new_commit.repo, parent) if parent else None
             old_path = path
         new_entry = self.trees.lookup(new_commit.root, path)
         old_entry = self.trees.lookup(old_commit.root, old_path) if old_commit else None
@@ -187,3 +199,6 @@ class FileOps(CommitOps):
                 )
             )
         return out
+
+
+__all__ = ["Files", "file_info"]

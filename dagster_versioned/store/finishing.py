@@ -22,6 +22,7 @@ import socket
 import time
 import uuid
 
+from dagster_versioned.store import layout
 from dagster_versioned.store.backend import Backend
 
 CLAIM_LEASE = 300.0
@@ -29,7 +30,7 @@ CLAIM_LEASE = 300.0
 
 
 def claim_key(repo: str, commit_id: str) -> str:
-    return f"repos/{repo}/open-commits/{commit_id}.finishing"
+    return layout.finish_claim(repo, commit_id)
 
 
 class FinishClaim:

@@ -34,10 +34,10 @@ from fsspec.transaction import Transaction
 from fsspec.utils import stringify_path
 
 from dagster_versioned.errors import InvalidRef, RepoNotFound
+from dagster_versioned.store.chunks import ChunkReader
 from dagster_versioned.store.commits import new_commit_id
 from dagster_versioned.store.location import default_storage_url
 from dagster_versioned.store.names import Ref, parse_ref, path_segments
-from dagster_versioned.store.objects import ObjectId
 from dagster_versioned.store.records import FileInfo
 from dagster_versioned.store.store import Store
 from dagster_versioned.store.trees import Entry
@@ -273,7 +273,7 @@ class VersionedFileSystem(AbstractFileSystem, metaclass=_DefaultStorage):  # typ
         ref, inner = self._split(path)
         if mode == "rb":
             commit = self.store.inspect_commit(str(ref))
-            entry, _ = self.store._lookup_entry(f"{ref.repo}@{commit.id}:{inner}")
+            entry, _ = self.store.lookup_entry(f"{ref.repo}@{commit.id}:{inner}")
             if entry.is_dir:
                 raise IsADirectoryError(f"dv://{path} is a directory")
             return _ReadFile(self, path, entry, block_size=block_size, cache_options=cache_options)
@@ -339,46 +339,14 @@ class _ReadFile(AbstractBufferedFile):  # type: ignore[misc]
         self, fs: VersionedFileSystem, path: str, entry: Entry, *, block_size: Any,
         cache_options: Any,
     ) -> None:  # fmt: skip
-        self._store = fs.store
-        self._chunks = list(entry.chunks)
-        self._offsets: list[int] | None = None
-        self._cached: tuple[int, bytes] | None = None
+        self._reader: ChunkReader = fs.store.objects.open_chunks(list(entry.chunks), entry.size)
         super().__init__(
             fs, path, mode="rb", block_size=block_size, size=entry.size,
             cache_options=cache_options,
         )  # fmt: skip
 
-    def _chunk_offsets(self) -> list[int]:
-        if self._offsets is None:
-            objects = self._store.objects
-            sizes = (
-                [self.size]
-                if len(self._chunks) == 1
-                else [objects.size(ObjectId(c)) for c in self._chunks]
-            )
-            offsets, total = [], 0
-            for size in sizes:
-                offsets.append(total)
-                total += size
-            self._offsets = offsets
-        return self._offsets
-
-    def _chunk(self, index: int) -> bytes:
-        if self._cached is None or self._cached[0] != index:
-            self._cached = (index, self._store.objects.get(ObjectId(self._chunks[index])))
-        return self._cached[1]
-
     def _fetch_range(self, start: int, end: int) -> bytes:
-        end = min(end, self.size)
-        parts = []
-        for i, offset in enumerate(self._chunk_offsets()):
-            if offset >= end:
-                break
-            chunk = self._chunk(i)
-            if offset + len(chunk) <= start:
-                continue
-            parts.append(chunk[max(start - offset, 0) : end - offset])
-        return b"".join(parts)
+        return self._reader.read_range(start, min(end, self.size))
 
 
 class _WriteFile(AbstractBufferedFile):  # type: ignore[misc]

@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dagster_versioned.errors import CorruptStore
+from dagster_versioned.store import layout
 from dagster_versioned.store.commits import Commit
-from dagster_versioned.store.packs import list_packs, load_index, pack_key
+from dagster_versioned.store.layout import pack_key
+from dagster_versioned.store.packs import list_packs, load_index
 from dagster_versioned.store.store import Store
 from dagster_versioned.store.trees import Entry
 
@@ -44,26 +46,26 @@ class GcReport:
 
 
 def object_keys(store: Store) -> Iterator[str]:
-    for prefix in store.backend.listdir("objects"):
-        for name in store.backend.listdir(f"objects/{prefix}"):
+    for prefix in store.backend.listdir(layout.OBJECTS):
+        for name in store.backend.listdir(layout.object_shard(prefix)):
             if len(name) == 64:
-                yield f"objects/{prefix}/{name}"
+                yield f"{layout.object_shard(prefix)}/{name}"
 
 
 def repo_commits(store: Store, repo: str) -> list[Commit]:
     out = []
-    for name in store.backend.listdir(f"repos/{repo}/commits"):
+    for name in store.backend.listdir(layout.commits_dir(repo)):
         if name.endswith(".json"):
-            data = store.backend.read(f"repos/{repo}/commits/{name}")
+            data = store.backend.read(layout.commit_record(repo, name[:-5]))
             out.append(Commit.from_bytes(data, f"{repo}@{name[:-5]}"))
     return out
 
 
 def open_ops(store: Store, repo: str) -> Iterator[dict[str, Any]]:
-    for name in store.backend.listdir(f"repos/{repo}/open-commits"):
+    for name in store.backend.listdir(layout.open_commits_dir(repo)):
         if "." in name:  # records (.json) and finish claims (.finishing); op folders are ids
             continue
-        op_dir = f"repos/{repo}/open-commits/{name}"
+        op_dir = layout.open_commit_dir(repo, name)
         for op_name in store.backend.listdir(op_dir):
             data = store.backend.read_or_none(f"{op_dir}/{op_name}")
             if data is not None:
@@ -73,7 +75,7 @@ def open_ops(store: Store, repo: str) -> Iterator[dict[str, Any]]:
 def reachable_objects(store: Store) -> set[str]:
     """Every object id a commit, an open commit or a running job's plan refers to."""
     seen: set[str] = set()
-    for repo in store.backend.listdir("repos"):
+    for repo in store.backend.listdir(layout.REPOS):
         for commit in repo_commits(store, repo):
             store.trees.reachable(commit.root, seen)
         for op in open_ops(store, repo):

@@ -134,6 +134,11 @@ REVISIONS = "revisions"
 REVISION_SEQ_DIGITS = 12
 
 
+def revision(directory: str, seq: int, digits: int = REVISION_SEQ_DIGITS) -> str:
+    """Version ``seq`` of the record whose revision log is ``directory`` (``revlog.py``)."""
+    return f"{directory}/{REVISIONS}/{seq:0{digits}d}.json"
+
+
 def pipeline_record(name: str) -> str:
     return f"{PIPELINES}/{name}.json"
 

@@ -12,6 +12,9 @@ new ref-log entry; a dangling open-commit marker is removed — and says what it
 
 fsck parses every pack, checks every packed object's hash like a loose object's, and checks
 each pack's bytes against its name (without the ``.tree`` suffix of a tree pack).
+
+The records the engines keep in the store's record areas are checked by the engines: each
+registers a check in ``fsck_hooks`` when imported, and fsck runs them after its own.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from dagster_versioned.errors import CorruptObject, CorruptStore, VersionedError
+from dagster_versioned.store import layout
 from dagster_versioned.store.commits import Commit, CommitId
 from dagster_versioned.store.finishing import abandoned, claim_key
+from dagster_versioned.store.fsck_hooks import record_checks
 from dagster_versioned.store.gc import GcReport, gc, object_keys, reachable_objects, repo_commits
 from dagster_versioned.store.names import join_path
 from dagster_versioned.store.objects import ObjectId, hash_bytes
@@ -32,7 +37,6 @@ from dagster_versioned.store.packs import (
     pack_key,
     parse_pack,
 )
-from dagster_versioned.store.revlog import RevisionLog
 from dagster_versioned.store.store import Store
 from dagster_versioned.store.trees import Entry
 
@@ -57,18 +61,19 @@ def fsck(store: Store, *, fix: bool = False, repos: Iterable[str] | None = None)
     """Verify the whole store; with ``fix``, repair what can be repaired without data loss.
 
     With ``repos``, verify only those repos: their refs, commits, trees and the objects those
-    reference, and the job records of pipelines of those names (the Dagster asset check runs
-    this per asset); objects nothing in them references are then not re-hashed, but every
+    reference, and the records the engines keep of them (the checks they registered in
+    ``fsck_hooks``: the Pachyderm engine's of pipelines of those names; the Dagster asset
+    check runs this per asset); objects nothing in them references are then not re-hashed, but every
     pack holding one of theirs is checked whole, so a corrupt pack shows on each repo it serves.
     """
     report = FsckReport()
     verified: set[str] = set()
     names_checked: set[str] = set()
     wanted = None if repos is None else set(repos)
-    for repo in store.backend.listdir("repos"):
+    for repo in store.backend.listdir(layout.REPOS):
         if wanted is not None and repo not in wanted:
             continue
-        if not store.backend.exists(f"repos/{repo}/repo.json"):
+        if not store.backend.exists(layout.repo_record(repo)):
             report.problems.append(f"repo '{repo}' has data but no repo.json (a partial delete?)")
             continue
         _check_commits(store, repo, report, verified, names_checked)
@@ -87,7 +92,7 @@ def fsck(store: Store, *, fix: bool = False, repos: Iterable[str] | None = None)
     else:
         report.objects = len(verified)
         _check_packs(store, report, _packs_holding(store, verified), count=False)
-    _check_jobs(store, report, wanted)
+    _run_record_checks(store, report, wanted)
     return report
 
 
@@ -204,7 +209,7 @@ def _check_branches(store: Store, repo: str, report: FsckReport, fix: bool) -> N
         entry = store.refs.latest(repo, branch)
         if entry is None or not entry.exists or entry.head is None:
             continue
-        if _finished(store, repo, entry.head):
+        if commit_finished(store, repo, entry.head):
             continue
         problem = f"branch {repo}@{branch}: head {entry.head} is missing or unfinished"
         report.problems.append(problem)
@@ -215,11 +220,13 @@ def _check_branches(store: Store, repo: str, report: FsckReport, fix: bool) -> N
             entry, repo=repo, branch=branch, head=good, reason="fsck", trigger=entry.trigger
         ):
             report.fixed.append(f"moved {repo}@{branch} back to {good or 'no head'}")
-            store._fire_triggers(repo, {branch})  # a repair is a head move like any other
+            store.triggers.fire(repo, {branch})  # a repair is a head move like any other
 
 
-def _finished(store: Store, repo: str, cid: CommitId) -> bool:
-    data = store.backend.read_or_none(f"repos/{repo}/commits/{cid}.json")
+def commit_finished(store: Store, repo: str, cid: CommitId) -> bool:
+    """Whether commit ``repo@cid`` has a readable record and is finished: what a head must
+    point at, and what an engine's record check asks of a commit its record names."""
+    data = store.backend.read_or_none(layout.commit_record(repo, cid))
     if data is None:
         return False
     try:
@@ -231,16 +238,16 @@ def _finished(store: Store, repo: str, cid: CommitId) -> bool:
 def _last_good_head(store: Store, repo: str, branch: str, before: int) -> CommitId | None:
     for seq in range(before - 1, -1, -1):
         entry = store.refs.read(repo, branch, seq)
-        if entry is not None and entry.head and _finished(store, repo, entry.head):
+        if entry is not None and entry.head and commit_finished(store, repo, entry.head):
             return entry.head
     return None
 
 
 def _check_open(store: Store, repo: str, report: FsckReport, fix: bool) -> None:
     records: dict[str, Commit | None] = {}
-    for name in store.backend.listdir(f"repos/{repo}/open-commits"):
+    for name in store.backend.listdir(layout.open_commits_dir(repo)):
         if name.endswith(".json"):
-            data = store.backend.read_or_none(f"repos/{repo}/open-commits/{name}")
+            data = store.backend.read_or_none(f"{layout.open_commits_dir(repo)}/{name}")
             records[name[:-5]] = None if data is None else Commit.from_bytes(data, name)
     _check_markers(store, repo, report, fix, records)
     _check_open_leftovers(store, repo, report, fix, records)
@@ -249,8 +256,8 @@ def _check_open(store: Store, repo: str, report: FsckReport, fix: bool) -> None:
 def _check_markers(
     store: Store, repo: str, report: FsckReport, fix: bool, records: dict[str, Commit | None]
 ) -> None:
-    for branch in store.backend.listdir(f"repos/{repo}/open-branches"):
-        data = store.backend.read_or_none(f"repos/{repo}/open-branches/{branch}")
+    for branch in store.backend.listdir(layout.open_branches_dir(repo)):
+        data = store.backend.read_or_none(layout.open_branch(repo, branch))
         cid = data.decode() if data else ""
         record = records.get(cid)
         if record is not None and not _landed(store, record):
@@ -265,7 +272,7 @@ def _check_markers(
                 "files put on the branch would go into a finished commit and be lost"
             )
         if fix:
-            store.backend.delete(f"repos/{repo}/open-branches/{branch}")
+            store.backend.delete(layout.open_branch(repo, branch))
             report.fixed.append(f"removed the stale open-commit marker of {repo}@{branch}")
 
 
@@ -273,7 +280,7 @@ def _check_open_leftovers(
     store: Store, repo: str, report: FsckReport, fix: bool, records: dict[str, Commit | None]
 ) -> None:
     """Open-commit files that outlived their commit: a finish or delete killed mid-cleanup."""
-    base = f"repos/{repo}/open-commits"
+    base = layout.open_commits_dir(repo)
     names = store.backend.listdir(base)
     for cid, record in records.items():
         if record is None or not _landed(store, record):
@@ -311,31 +318,24 @@ def _check_open_leftovers(
 
 def _landed(store: Store, record: Commit) -> bool:
     """Whether a ref-log entry of the open commit's branch points at it (its finish landed)."""
-    if not store.backend.exists(f"repos/{record.repo}/commits/{record.id}.json"):
+    if not store.backend.exists(layout.commit_record(record.repo, record.id)):
         return False
     return any(e.head == record.id for e in store.refs.entries(record.repo, record.branch))
 
 
-def _check_jobs(store: Store, report: FsckReport, wanted: set[str] | None) -> None:
-    """Every job record's newest revision parses, and the output commit it names exists."""
-    for pipeline in store.backend.listdir("jobs"):
-        if wanted is not None and pipeline not in wanted:
-            continue
-        for name in store.backend.listdir(f"jobs/{pipeline}"):
-            if not name.endswith(".json"):
-                continue
-            job_id = name[:-5]
-            log = RevisionLog(
-                store.backend, f"jobs/{pipeline}/{job_id}", hint=f"jobs/{pipeline}/{name}"
-            )
-            try:
-                latest = log.latest()
-            except CorruptStore as e:
-                report.problems.append(f"job {pipeline}@{job_id}: {e}")
-                continue
-            out = latest.value.get("output_commit") if latest is not None else None
-            if out and not _finished(store, pipeline, CommitId(out)):
-                report.problems.append(f"job {pipeline}@{job_id}: output commit {out} is missing")
+def _run_record_checks(store: Store, report: FsckReport, wanted: set[str] | None) -> None:
+    """The checks the engines registered for their records (``fsck_hooks.py``)."""
+    repos = None if wanted is None else frozenset(wanted)
+    for _name, check in record_checks():
+        report.problems.extend(check(store, repos))
 
 
-__all__ = ["FsckReport", "GcReport", "ObjectId", "fsck", "gc", "reachable_objects"]
+__all__ = [
+    "FsckReport",
+    "GcReport",
+    "ObjectId",
+    "commit_finished",
+    "fsck",
+    "gc",
+    "reachable_objects",
+]

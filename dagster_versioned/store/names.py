@@ -136,6 +136,83 @@ class Ref:
     def without_path(self) -> Ref:
         return Ref(repo=self.repo, base=self.base, ancestors=self.ancestors, nth=self.nth)
 
+    @property
+    def rev(self) -> RevRef | None:
+        """The commit this ref names, or ``None`` when it names only a repo."""
+        if self.base is None:
+            return None
+        return RevRef(repo=self.repo, base=self.base, ancestors=self.ancestors, nth=self.nth)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BranchRef:
+    """``repo@branch``: what branch operations and commits are addressed to."""
+
+    repo: str
+    branch: str
+
+    def __str__(self) -> str:
+        return f"{self.repo}@{self.branch}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PathRef:
+    """``repo@branch:/path``: where a write goes (a branch, never a commit or an ancestor)."""
+
+    repo: str
+    branch: str
+    path: str
+    """Normalised, ``/`` for the root."""
+
+    @property
+    def branch_ref(self) -> BranchRef:
+        return BranchRef(repo=self.repo, branch=self.branch)
+
+    def __str__(self) -> str:
+        return f"{self.repo}@{self.branch}:{self.path}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RevRef:
+    """``repo@<branch or commit id><ancestry>``: a ref that names exactly one commit."""
+
+    repo: str
+    base: str
+    """A branch name or a commit id."""
+    ancestors: int = 0
+    nth: int | None = None
+
+    @property
+    def is_commit(self) -> bool:
+        return is_commit_id(self.base)
+
+    @property
+    def branch(self) -> str | None:
+        """The branch named, or ``None`` when ``base`` is a commit id."""
+        return None if self.is_commit else self.base
+
+    @property
+    def has_ancestry(self) -> bool:
+        return bool(self.ancestors) or self.nth is not None
+
+    def __str__(self) -> str:
+        return str(Ref(repo=self.repo, base=self.base, ancestors=self.ancestors, nth=self.nth))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileRef:
+    """``repo@<commit>[:/path]``: a file or directory in one commit (``/`` without a path)."""
+
+    rev: RevRef
+    path: str
+
+    @property
+    def repo(self) -> str:
+        return self.rev.repo
+
+    def __str__(self) -> str:
+        return f"{self.rev}:{self.path}"
+
 
 _ANCESTRY_RE = re.compile(r"^(?P<base>[^\^~.]+)(?P<suffix>[\^~.].*)?$")
 
@@ -192,3 +269,50 @@ def _parse_ancestry(suffix: str, text: str) -> tuple[int, int | None]:
             "with a whole number N"
         )
     return int(number), None
+
+
+def parse_branch_ref(text: str) -> BranchRef:
+    """``repo@branch`` exactly: no path, no commit id, no ancestry."""
+    parsed = parse_ref(text, allow_path=False)
+    if parsed.branch is None or parsed.ancestors or parsed.nth is not None:
+        raise InvalidRef(
+            f"invalid ref '{text}': expected repo@branch, like {parsed.repo}@master "
+            "(not a commit id or an ancestor)"
+        )
+    return BranchRef(repo=parsed.repo, branch=parsed.branch)
+
+
+def parse_rev_ref(text: str, *, allow_path: bool = True) -> RevRef:
+    """The commit ``repo@<branch or id><ancestry>[:path]`` names (any path is dropped)."""
+    return _rev_of(parse_ref(text, allow_path=allow_path), text)
+
+
+def parse_file_ref(text: str) -> FileRef:
+    """A path in one commit: ``repo@<branch or id><ancestry>[:path]``, ``/`` by default."""
+    parsed = parse_ref(text)
+    return FileRef(rev=_rev_of(parsed, text), path=parsed.path or "/")
+
+
+def _rev_of(parsed: Ref, text: str) -> RevRef:
+    rev = parsed.rev
+    if rev is None:
+        raise InvalidRef(
+            f"invalid ref '{text}': name a branch or commit, like {parsed.repo}@master "
+            f"or {parsed.repo}@<commit id>"
+        )
+    return rev
+
+
+def parse_path_ref(text: str) -> PathRef:
+    """Where a write goes: ``repo@branch:/path`` exactly."""
+    parsed = parse_ref(text)
+    if parsed.branch is None or parsed.ancestors or parsed.nth is not None:
+        raise InvalidRef(
+            f"invalid ref '{text}': write to a branch, like {parsed.repo}@master:/path "
+            "(not a commit id or an ancestor)"
+        )
+    if parsed.path is None:
+        raise InvalidRef(
+            f"invalid ref '{text}': give a path after ':', like {parsed.repo}@{parsed.branch}:/file"
+        )
+    return PathRef(repo=parsed.repo, branch=parsed.branch, path=parsed.path)

@@ -22,7 +22,8 @@ from typing import IO, NewType
 import blake3
 
 from dagster_versioned.errors import CorruptObject
-from dagster_versioned.store.backend import REFRESH_AFTER, Backend, LocalBackend
+from dagster_versioned.store import layout
+from dagster_versioned.store.backend import REFRESH_AFTER, Backend
 from dagster_versioned.store.chunks import ChunkReader, read_into
 from dagster_versioned.store.packs import PackIndex, encode_pack, pack_key, plan_packs
 
@@ -53,7 +54,7 @@ EMPTY_HASH = hash_bytes(b"")
 
 
 def object_key(oid: ObjectId) -> str:
-    return f"objects/{oid[:2]}/{oid}"
+    return layout.object_key(oid)
 
 
 def check_hash(oid: ObjectId, data: bytes | bytearray | memoryview, key: str | None) -> None:
@@ -88,9 +89,7 @@ class ObjectStore:
         # On an object store, "write unless stored" as existence check then PUT is two or three
         # requests (s3fs follows a missing key's HEAD with a LIST); a conditional PUT
         # (If-None-Match: *) is one, and most objects a commit writes are new.
-        self._create_first = not isinstance(backend, LocalBackend) and (
-            backend.supports_exclusive_create()
-        )
+        self._create_first = backend.local_path is None and backend.supports_exclusive_create
         self.packs = PackIndex(backend)
         """Where packed objects are; loaded on the first lookup that misses the loose ones."""
         self._fresh_until: dict[str, float] = {}
@@ -136,7 +135,7 @@ class ObjectStore:
         """The objects of ``small`` that are not stored (or whose pack gc could soon take);
         tree nodes are looked for in tree packs only (a duplicate elsewhere is harmless)."""
         self.packs.ensure_loaded(trees_only=tree)
-        local = isinstance(self.backend, LocalBackend)
+        local = self.backend.local_path is not None  # a stat per object is cheap there
         fresh: dict[str, bool] = {}
         new = []
         for oid, data in small:
@@ -170,10 +169,10 @@ class ObjectStore:
             self.packs.forget(name)
             return False
         if now - mtime > REFRESH_AFTER:
-            if not isinstance(self.backend, LocalBackend):
+            if self.backend.local_path is None:
                 return False
             try:
-                os.utime(self.backend.path(pack_key(name)))
+                os.utime(os.path.join(self.backend.local_path, pack_key(name)))
             except FileNotFoundError:
                 self.packs.forget(name)
                 return False
@@ -239,7 +238,9 @@ class ObjectStore:
             oid = hash_bytes(part)
             # A local write consumes the bytes at once; other backends may keep what they are
             # given (memory://), so they get a copy.
-            self._write_new(object_key(oid), part if self.backend.can_copy_local else bytes(part))
+            self._write_new(
+                object_key(oid), part if self.backend.local_path is not None else bytes(part)
+            )
             chunks.append(oid)
             size += n
             if n < CHUNK_SIZE:
@@ -249,7 +250,7 @@ class ObjectStore:
     def put_local_file(self, path: str) -> tuple[list[ObjectId], int]:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
-            if size > _KERNEL_COPY_MIN and self.backend.can_copy_local:
+            if size > _KERNEL_COPY_MIN and self.backend.supports_kernel_copy:
                 return self._put_local_by_copy(f, size)
             if size <= CHUNK_SIZE:
                 data = f.read()
@@ -355,7 +356,7 @@ class ObjectStore:
         written = 0
         out.flush()
         for oid in chunks:
-            if not self.backend.can_copy_local or self.verify:
+            if not self.backend.supports_kernel_copy or self.verify:
                 data = self.get(oid)
                 out.write(data)
                 out.flush()

@@ -7,12 +7,9 @@ import os
 from typing import Any
 
 from dagster_versioned.errors import UnsupportedBackend
-from dagster_versioned.store.backend import (
-    S3_PROTOCOLS,
-    Backend,
-    LocalBackend,
-    translate_errors,
-)
+from dagster_versioned.store._fsspec_backend import FsspecBackend, protocol_of
+from dagster_versioned.store._local_backend import LocalBackend
+from dagster_versioned.store.backend import S3_PROTOCOLS, Backend, translate_errors
 from dagster_versioned.store.credentials import redact_url, scrub_credentials, secret_values
 from dagster_versioned.store.retry import RetryPolicy
 
@@ -54,8 +51,13 @@ def open_backend(
         root = "/" + root.lstrip("/")
     if s3 and isinstance(getattr(fs, "retries", None), int):
         fs.retries = 1  # s3fs's own loop: the backend retries, and logs, instead
-    backend = Backend(fs, root, url, retry=retry, secret_values=secret_values(storage_options))
-    if not backend.supports_exclusive_create() and not single_writer:
+    kind = FsspecBackend
+    if protocol_of(fs) in S3_PROTOCOLS:
+        from dagster_versioned.store._s3_backend import S3Backend
+
+        kind = S3Backend
+    backend = kind(fs, root, url, retry=retry, secret_values=secret_values(storage_options))
+    if not backend.supports_exclusive_create and not single_writer:
         raise UnsupportedBackend(
             f"storage {redact_url(url)} (protocol '{backend.protocol}') cannot create files "
             "exclusively, so concurrent writers could lose commits; use local disk, memory:// or "

@@ -8,24 +8,30 @@ head; creating it again continues the same log, so a sensor's cursor never goes 
 
 Finding the latest entry costs O(1) requests amortised: ``HEAD`` is a best-effort copy of the
 newest entry, and the reader probes ``seq + 1`` until it is missing. A stale hint costs a probe,
-never a wrong answer, because the hint is only written after the entry it copies exists.
+never a wrong answer, because the hint is only written after the entry it copies exists. The
+log is a ``RevisionLog`` (``revlog.py``) in the ref layout, so both compare-and-swap logs of the
+store share one implementation.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-from dataclasses import dataclass, replace
+import functools
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from dagster_versioned.errors import CorruptStore
+from dagster_versioned.store import layout
 from dagster_versioned.store.backend import Backend
-from dagster_versioned.store.commits import CommitId, canonical_json, format_time, now, parse_time
+from dagster_versioned.store.commits import CommitId, format_time, now, parse_time
+from dagster_versioned.store.revlog import Revision, RevisionLog
 from dagster_versioned.store.triggers import Trigger
 
 Reason = Literal["create", "commit", "move", "trigger", "config", "delete", "fsck"]
-_SEQ_DIGITS = 12
+CAS_ATTEMPTS = 200
+"""How many times a writer re-reads a branch and retries after losing a compare-and-swap."""
+_SEQ = "seq"
+"""The key an entry carries its own position under (a revision log's ``seq_field``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,9 +77,6 @@ class BranchHead:
 
     @staticmethod
     def from_json(raw: dict[str, Any]) -> BranchHead:
-        t, c = parse_time(raw["time"]), parse_time(raw["created"])
-        assert t is not None
-        assert c is not None
         return BranchHead(
             repo=raw["repo"],
             branch=raw["branch"],
@@ -82,83 +85,78 @@ class BranchHead:
             previous=CommitId(raw["previous"]) if raw.get("previous") else None,
             trigger=Trigger.from_json(raw["trigger"]) if raw.get("trigger") else None,
             reason=raw["reason"],
-            time=t,
-            created=c,
+            time=_time(raw["time"]),
+            created=_time(raw["created"]),
         )
 
 
-def _entry_key(repo: str, branch: str, seq: int) -> str:
-    return f"repos/{repo}/branches/{branch}/{seq:0{_SEQ_DIGITS}d}.json"
-
-
-def _hint_key(repo: str, branch: str) -> str:
-    return f"repos/{repo}/branches/{branch}/HEAD"
+def _time(text: str) -> datetime:
+    parsed = parse_time(text)
+    if parsed is None:
+        raise ValueError("a time is missing")
+    return parsed
 
 
 class RefLog:
-    """Reads and advances branch ref logs."""
+    """Reads and advances branch ref logs: one ``RevisionLog`` per branch, in the ref layout."""
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
 
-    def _parse(self, data: bytes, what: str) -> BranchHead:
+    def log(self, repo: str, branch: str) -> RevisionLog:
+        """The branch's log: ``<seq:012>.json`` entries beside a ``HEAD`` hint, the number in
+        ``seq``, no write token, and one listing to find the newest when ``HEAD`` is missing."""
+        return RevisionLog(
+            self.backend,
+            layout.branch_log(repo, branch),
+            hint=layout.branch_hint(repo, branch),
+            digits=layout.BRANCH_SEQ_DIGITS,
+            key=functools.partial(layout.branch_entry, repo, branch),
+            seq_field=_SEQ,
+            write_token=False,
+            list_when_unhinted=True,
+            noun="ref log entry",
+        )
+
+    def _entry(self, log: RevisionLog, revision: Revision | None) -> BranchHead | None:
+        if revision is None:
+            return None
+        key = log.key(revision.seq)
+        if revision.seq < 0:
+            raise CorruptStore(f"ref log entry {key} is unreadable: it has no '{_SEQ}'")
         try:
-            return BranchHead.from_json(json.loads(data))
-        except (ValueError, KeyError, TypeError, AssertionError) as e:
-            raise CorruptStore(f"ref log entry {what} is unreadable: {e}") from e
+            return BranchHead.from_json({**revision.value, _SEQ: revision.seq})
+        except (ValueError, KeyError, TypeError) as e:
+            raise CorruptStore(f"ref log entry {key} is unreadable: {e}") from e
 
     def read(self, repo: str, branch: str, seq: int) -> BranchHead | None:
-        key = _entry_key(repo, branch, seq)
-        data = self.backend.read_or_none(key)
-        return None if data is None else self._parse(data, key)
+        log = self.log(repo, branch)
+        return self._entry(log, log.read(seq))
 
     def latest(self, repo: str, branch: str) -> BranchHead | None:
         """The newest entry of the branch's log (a deleted branch's too), or ``None``."""
-        hint_data = self.backend.read_or_none(_hint_key(repo, branch))
-        if hint_data is not None:
-            entry: BranchHead | None = self._parse(hint_data, _hint_key(repo, branch))
-        else:
-            seqs = self._seqs(repo, branch)
-            entry = self.read(repo, branch, seqs[-1]) if seqs else None
-            if entry is None:
-                return None
-        assert entry is not None
-        while True:
-            nxt = self.read(repo, branch, entry.seq + 1)
-            if nxt is None:
-                break
-            entry = nxt
-        return entry
+        log = self.log(repo, branch)
+        return self._entry(log, log.latest())
 
     def head(self, repo: str, branch: str) -> BranchHead | None:
         """The branch's current state, or ``None`` if it does not exist (or was deleted)."""
         entry = self.latest(repo, branch)
         return entry if entry is not None and entry.exists else None
 
-    def _seqs(self, repo: str, branch: str) -> list[int]:
-        names = self.backend.listdir(f"repos/{repo}/branches/{branch}")
-        return sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
-
     def entries(self, repo: str, branch: str, after: int = -1) -> list[BranchHead]:
         """Entries with ``seq > after``, oldest first (what a sensor reads past its cursor)."""
-        out: list[BranchHead] = []
-        seq = after + 1
-        while True:
-            entry = self.read(repo, branch, seq)
-            if entry is None:
-                if seq == 0 or out or after >= 0:
-                    break
-                seqs = [s for s in self._seqs(repo, branch) if s > after]
-                if not seqs:
-                    break
-                seq = seqs[0]
-                continue
-            out.append(entry)
-            seq += 1
-        return out
+        log = self.log(repo, branch)
+        return [e for r in log.after(after) if (e := self._entry(log, r)) is not None]
 
     def branches(self, repo: str) -> list[str]:
-        return self.backend.listdir(f"repos/{repo}/branches")
+        """Every branch that ever had an entry (deleted ones too)."""
+        return self.backend.listdir(layout.branches_dir(repo))
+
+    def heads(self, repo: str) -> list[BranchHead]:
+        """The current state of every existing branch, newest created first (as pachctl
+        lists branches)."""
+        found = [h for name in self.branches(repo) if (h := self.head(repo, name)) is not None]
+        return sorted(found, key=lambda h: h.created, reverse=True)
 
     def append(
         self,
@@ -184,14 +182,5 @@ class RefLog:
             time=at,
             created=created,
         )
-        data = canonical_json(entry.to_json())
-        if not self.backend.create(_entry_key(repo, branch, entry.seq), data):
-            return None
-        # The entry exists, so the head has moved: a failure to refresh the hint must not
-        # report the commit as failed (a stale hint only costs readers a probe).
-        with contextlib.suppress(OSError):
-            self.backend.write(_hint_key(repo, branch), data)
-        return entry
-
-    def with_trigger(self, entry: BranchHead, trigger: Trigger | None) -> BranchHead:
-        return replace(entry, trigger=trigger)
+        # The hint is refreshed after the entry exists; a failed refresh is only a stale hint.
+        return entry if self.log(repo, branch).create_at(entry.seq, entry.to_json()) else None

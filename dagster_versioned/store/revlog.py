@@ -61,7 +61,14 @@ Change = Callable[[Revision | None], dict[str, Any] | None]
 
 
 class RevisionLog:
-    """The versions of one record: read the newest, append the next by exclusive create."""
+    """The versions of one record: read the newest, append the next by exclusive create.
+
+    Job records use the defaults (``<directory>/revisions/<seq>.json``, the number under
+    ``revision``, a write token). A branch's ref log (``refs.py``) is the same log with its own
+    layout: ``key`` places each version, ``seq_field`` names the number inside it, entries carry
+    no token (each names its own time and previous head, so two writers never write the same
+    bytes), and a missing hint is recovered by one listing instead of probing from 0.
+    """
 
     def __init__(
         self,
@@ -70,28 +77,40 @@ class RevisionLog:
         *,
         hint: str,
         digits: int = layout.REVISION_SEQ_DIGITS,
+        key: Callable[[int], str] | None = None,
+        seq_field: str = REVISION,
+        write_token: bool = True,
+        list_when_unhinted: bool = False,
+        noun: str = "record",
     ) -> None:
         self.backend = backend
         self.directory = directory
         self.hint = hint
         self.digits = digits
         """Zero-padding of version numbers in keys, so a listing sorts them (fixed per log)."""
+        self._key = key or (lambda seq: layout.revision(directory, seq, digits))
+        self.seq_field = seq_field
+        self.write_token = write_token
+        self.list_when_unhinted = list_when_unhinted
+        self.noun = noun
+        """What an unreadable version is called in ``CorruptStore`` (``ref log entry``)."""
 
-    def _key(self, seq: int) -> str:
-        return f"{self.directory}/{layout.REVISIONS}/{seq:0{self.digits}d}.json"
+    def key(self, seq: int) -> str:
+        """Where version ``seq`` is stored."""
+        return self._key(seq)
 
     def _parse(self, data: bytes, key: str) -> Revision:
         try:
             raw = json.loads(data)
-            seq = int(raw.pop(REVISION, -1))
+            seq = int(raw.pop(self.seq_field, -1))
             raw.pop(WRITE, None)
         except (ValueError, TypeError, AttributeError) as e:
-            raise CorruptStore(f"record {key} is unreadable: {e}") from e
+            raise CorruptStore(f"{self.noun} {key} is unreadable: {e}") from e
         return Revision(seq, raw)
 
     def read(self, seq: int) -> Revision | None:
         """Version ``seq``, or ``None`` if it was never written."""
-        key = self._key(seq)
+        key = self.key(seq)
         data = self.backend.read_or_none(key)
         return None if data is None else self._parse(data, key)
 
@@ -102,30 +121,53 @@ class RevisionLog:
         if data is not None:
             current = self._parse(data, self.hint)
         else:  # no hint yet (its writer died between the version and the hint), or no record
-            current = self.read(0)
+            current = self._newest_listed() if self.list_when_unhinted else self.read(0)
             if current is None:
                 return None
         while (nxt := self.read(current.seq + 1)) is not None:
             current = nxt
         return current
 
+    def _newest_listed(self) -> Revision | None:
+        """The highest version a listing of the versions' folder shows (one request)."""
+        folder, _, first = self.key(0).rpartition("/")
+        suffix = first[self.digits :]  # what follows the number: ``.json``
+        names = [n.removesuffix(suffix) for n in self.backend.listdir(folder) if n.endswith(suffix)]
+        seqs = [int(n) for n in names if n.isdigit()]
+        return self.read(max(seqs)) if seqs else None
+
+    def after(self, seq: int = -1) -> list[Revision]:
+        """Versions numbered above ``seq``, oldest first (what a sensor reads past its cursor)."""
+        out: list[Revision] = []
+        while (nxt := self.read(seq + 1)) is not None:
+            out.append(nxt)
+            seq += 1
+        return out
+
     def create(self, value: dict[str, Any]) -> Revision | None:
         """Write version 0 unless the record exists; ``None`` when it did (another won)."""
-        if self.backend.exists(self.hint) or self.backend.exists(self._key(0)):
+        if self.backend.exists(self.hint) or self.backend.exists(self.key(0)):
             return None
         return self.append(None, value)
 
     def append(self, expected: Revision | None, value: dict[str, Any]) -> Revision | None:
         """Write the version after ``expected``; ``None`` if another writer got there first."""
         seq = 0 if expected is None else expected.seq + 1
-        data = canonical_json({**value, REVISION: seq, WRITE: secrets.token_hex(8)})
-        if not self.backend.create(self._key(seq), data):
-            return None
+        return Revision(seq, value) if self.create_at(seq, value) else None
+
+    def create_at(self, seq: int, value: dict[str, Any]) -> bool:
+        """Write ``value`` as version ``seq``, then the hint; ``False`` if ``seq`` exists."""
+        stored = {**value, self.seq_field: seq}
+        if self.write_token:
+            stored[WRITE] = secrets.token_hex(8)
+        data = canonical_json(stored)
+        if not self.backend.create(self.key(seq), data):
+            return False
         # The version exists, so the record has changed: a failed hint refresh only costs
         # readers a probe, and must not report the update as failed.
         with contextlib.suppress(OSError):
             self.backend.write(self.hint, data)
-        return Revision(seq, value)
+        return True
 
     def update(
         self, change: Change, *, known: Revision | None = None, what: str

@@ -10,28 +10,35 @@ head's tree, so a commit whose base moved meanwhile is simply re-applied to the 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from dagster_versioned.errors import InvalidPath, PathNotFound
+from dagster_versioned.errors import InvalidPath
 from dagster_versioned.store.names import normalize_path
-from dagster_versioned.store.objects import CHUNK_SIZE, ObjectId
+from dagster_versioned.store.objects import CHUNK_SIZE, ObjectId, ObjectStore
 from dagster_versioned.store.trees import Changes, Entry, TreeStore
+from dagster_versioned.store.upload import upload_dir
 
 if TYPE_CHECKING:
-    from dagster_versioned.store.base import StoreBase
     from dagster_versioned.store.commits import Commit
 
 Op = dict[str, Any]
 FileData = bytes | bytearray | memoryview | str | IO[bytes] | os.PathLike[str]
-_BATCH_BYTES = 32 * 1024 * 1024
-_BATCH_FILES = 8192
-"""Small files are put in batches this large at most: each batch of new ones is one pack, and a
-reader's first lookup reads every pack's index, so fewer, larger packs keep that cheap."""
-_SMALL_FILE = 1024 * 1024
 _MAX_PENDING_BYTES = 64 * 1024 * 1024
+
+
+class WriterContext(Protocol):
+    """What a ``CommitWriter`` reads through: where file bytes go, and how a ``copy_file``
+    source is found. Everything else about the commit (its branch, landing) is its owner's."""
+
+    @property
+    def objects(self) -> ObjectStore: ...
+
+    def lookup_entry(self, ref: str) -> tuple[Entry, str]:
+        """The tree entry at ``repo@ref:/path`` and its normalised path."""
+        ...
 
 
 class CommitWriter:
@@ -47,7 +54,7 @@ class CommitWriter:
 
     def __init__(
         self,
-        store: StoreBase,
+        store: WriterContext,
         repo: str,
         branch: str,
         sink: Callable[[Op], None],
@@ -137,44 +144,18 @@ class CommitWriter:
         )
 
     def put_dir(self, path: str, local_dir: Path) -> None:
-        """Put every file below ``local_dir`` under ``path``, small files in batches.
-
-        Symlinks are followed only when they point inside ``local_dir``, so a link cannot smuggle
-        files from elsewhere on the machine into the repo. Each file is opened once (size from
-        ``fstat``, bytes from the same descriptor): on a 10,000-file put the per-file system
-        calls are most of the cost.
-        """
+        """Put every file below ``local_dir`` under ``path`` (``upload.py``: small files in
+        packs, symlinks followed only to files inside ``local_dir``)."""
         target = normalize_path(path)
         prefix = "" if target == "/" else target
-        batch: list[tuple[str, bytes]] = []
-        batch_bytes = 0
-        for rel, full in _walk_local(local_dir):
-            dest = normalize_path(f"{prefix}/{rel}")
-            with open(full, "rb") as f:
-                data = None if os.fstat(f.fileno()).st_size > _SMALL_FILE else f.read()
-            if data is None:
-                chunks, size = self._store.objects.put_local_file(full)
-                self._put_chunks(dest, chunks, size, append=False)
-                continue
-            batch.append((dest, data))
-            batch_bytes += len(data)
-            if batch_bytes >= _BATCH_BYTES or len(batch) >= _BATCH_FILES:
-                self._flush_small(batch)
-                batch, batch_bytes = [], 0
-        self._flush_small(batch)
-
-    def _flush_small(self, batch: list[tuple[str, bytes]]) -> None:
-        if not batch:
-            return
-        nonempty = [data for _, data in batch if data]
-        oids = iter(self._store.objects.put_many(nonempty))
-        for dest, data in batch:
-            chunks = [next(oids)] if data else []
-            self._put_chunks(dest, chunks, len(data), append=False)
+        for rel, entry in upload_dir(self._store.objects, local_dir):
+            self._put_chunks(
+                normalize_path(f"{prefix}/{rel}"), list(entry.chunks), entry.size, append=False
+            )
 
     def copy_file(self, src: str, path: str) -> None:
         """Copy a file or directory from any commit by reference: no file data is written."""
-        entry, src_path = self._store._lookup_entry(src)
+        entry, src_path = self._store.lookup_entry(src)
         target = normalize_path(path)
         if target == "/" and not entry.is_dir:
             raise InvalidPath(f"cannot copy the file '{src_path}' onto '/': give a file path")
@@ -187,32 +168,6 @@ class CommitWriter:
     def delete_file(self, path: str) -> None:
         """Delete a file or a whole directory (``/`` empties the commit)."""
         self._sink({"op": "delete", "path": normalize_path(path)})
-
-
-def _walk_local(root: Path) -> Iterator[tuple[str, str]]:
-    """``(relative path, full path)`` of every file below ``root``, sorted, depth first.
-
-    Symlinked directories are not entered; a symlinked file is kept only when it resolves to a
-    regular file inside ``root``. Other special files (fifos, sockets) are skipped.
-    """
-    real_root = os.path.realpath(root)
-    stack: list[tuple[str, str]] = [(os.fspath(root), "")]
-    while stack:
-        directory, rel_dir = stack.pop()
-        with os.scandir(directory) as it:
-            entries = sorted(it, key=lambda e: e.name)
-        subdirs = []
-        for entry in entries:
-            rel = f"{rel_dir}{entry.name}"
-            if entry.is_dir(follow_symlinks=False):
-                subdirs.append((entry.path, f"{rel}/"))
-            elif entry.is_file(follow_symlinks=False):
-                yield rel, entry.path
-            elif entry.is_symlink():
-                target = os.path.realpath(entry.path)
-                if os.path.commonpath([real_root, target]) == real_root and os.path.isfile(target):
-                    yield rel, entry.path
-        stack.extend(reversed(subdirs))
 
 
 def fold_ops(ops: Iterable[Op], trees: TreeStore, base: Entry) -> Changes:
@@ -259,9 +214,3 @@ def _current(changes: Changes, trees: TreeStore, base: Entry, path: str) -> Entr
     if node.replaced:
         return node.value
     return trees.lookup(base, path)
-
-
-def require_entry(entry: Entry | None, path: str, ref: str) -> Entry:
-    if entry is None:
-        raise PathNotFound(path, ref)
-    return entry

@@ -46,6 +46,6 @@ def run_gated(url: str, job_id: str, env: dict[str, str]) -> None:
 
 def hold_a_lease(url: str, job_id: str, ready: str) -> None:
     """Hold a lease on ``gated@<job_id>`` and sleep until killed; touch ``ready`` once held."""
-    with hold_lease(Store.open(url).backend, "gated", job_id, restart=0, run_id="r1", step="x"):
+    with hold_lease(Store.open(url).records, "gated", job_id, restart=0, run_id="r1", step="x"):
         Path(ready).touch()
         time.sleep(600)

@@ -213,7 +213,7 @@ def test_jobs_below_a_failed_pipeline_end_unrunnable_not_created(storage):
 def test_a_canceled_run_ends_its_unfinished_jobs_killed(storage):
     store = Store.open(storage)
     defs = versioned_definitions([edges, montage], storage=storage)
-    from dagster_versioned.pps.runner import create_job
+    from dagster_versioned.pps.lifecycle import create_job
 
     gid = "c" * 32
     with dg.instance_for_test() as instance:

@@ -87,7 +87,7 @@ def test_a_restarted_job_refuses_the_writers_of_its_earlier_incarnation(jobs):
 
 def test_a_record_written_before_revision_logs_is_read_and_updated(jobs):
     job = JobInfo(pipeline="edges", id="c" * 32, created=now(), state=JobState.RUNNING)
-    jobs.backend.write(f"jobs/edges/{job.id}.json", canonical_json(job.to_json()))
+    jobs.records.put(f"jobs/edges/{job.id}.json", canonical_json(job.to_json()))
 
     loaded = jobs.load_job("edges", job.id)
     updated = jobs.update_job(loaded, lambda cur: cur.with_state(JobState.SUCCESS))
@@ -100,9 +100,9 @@ def test_a_record_written_before_revision_logs_is_read_and_updated(jobs):
 def test_a_stale_hint_costs_a_probe_never_a_wrong_answer(jobs):
     job = new_job(jobs)
     hint = f"jobs/edges/{job.id}.json"
-    old_hint = jobs.backend.read(hint)
+    old_hint = jobs.records.read(hint)
     jobs.update_job(job, lambda cur: cur.with_state(JobState.SUCCESS))
-    jobs.backend.write(hint, old_hint)  # a slower writer refreshed the hint last
+    jobs.records.put(hint, old_hint)  # a slower writer refreshed the hint last
     assert jobs.load_job("edges", job.id).state == JobState.SUCCESS
     assert json.loads(old_hint)["state"] == JobState.RUNNING.value
 

@@ -49,7 +49,7 @@ def running_job(store: Store, *, run_id: str | None = "r1") -> JobInfo:
 
 def write_lease(store: Store, **changes) -> None:
     lease = replace(new_lease("gated", JOB, restart=0, run_id="r1", step="datums 1/1"), **changes)
-    store.backend.write(lease.key, json.dumps(lease.to_json()).encode())
+    store.records.put(lease.key, json.dumps(lease.to_json()).encode())
 
 
 def dead_pid() -> int:
@@ -60,8 +60,8 @@ def dead_pid() -> int:
 
 
 def test_a_lease_exists_while_its_block_runs_and_is_gone_after(store):
-    with hold_lease(store.backend, "gated", JOB, restart=0, run_id="r1", step="plan") as lease:
-        (held,) = list_leases(store.backend)
+    with hold_lease(store.records, "gated", JOB, restart=0, run_id="r1", step="plan") as lease:
+        (held,) = list_leases(store.records)
         assert (held.pid, held.host, held.run_id, held.step) == (
             os.getpid(),
             socket.gethostname(),
@@ -70,35 +70,35 @@ def test_a_lease_exists_while_its_block_runs_and_is_gone_after(store):
         )
         assert held.key == lease.key
         assert not held.lost()
-    assert list_leases(store.backend) == []
+    assert list_leases(store.records) == []
 
 
 def test_a_lease_is_deleted_when_its_block_raises(store):
     with (
         pytest.raises(RuntimeError),
-        hold_lease(store.backend, "gated", JOB, restart=0, run_id=None, step="plan"),
+        hold_lease(store.records, "gated", JOB, restart=0, run_id=None, step="plan"),
     ):
         raise RuntimeError("boom")
-    assert list_leases(store.backend) == []
+    assert list_leases(store.records) == []
 
 
 def test_the_heartbeat_refreshes_the_lease(store):
-    with hold_lease(store.backend, "gated", JOB, restart=0, run_id=None, step="x", every=0.05):
-        first = list_leases(store.backend)[0].time
+    with hold_lease(store.records, "gated", JOB, restart=0, run_id=None, step="x", every=0.05):
+        first = list_leases(store.records)[0].time
         time.sleep(0.3)
-        assert list_leases(store.backend)[0].time > first
+        assert list_leases(store.records)[0].time > first
 
 
 def test_a_session_shares_one_lease_per_job_until_it_ends(store):
     with lease_session():
-        with hold_lease(store.backend, "gated", JOB, restart=1, run_id="r", step="plan") as a:
+        with hold_lease(store.records, "gated", JOB, restart=1, run_id="r", step="plan") as a:
             pass
-        assert [w.step for w in list_leases(store.backend)] == ["plan"]  # kept between phases
-        with hold_lease(store.backend, "gated", JOB, restart=1, run_id="r", step="finish") as b:
-            (held,) = list_leases(store.backend)
+        assert [w.step for w in list_leases(store.records)] == ["plan"]  # kept between phases
+        with hold_lease(store.records, "gated", JOB, restart=1, run_id="r", step="finish") as b:
+            (held,) = list_leases(store.records)
             assert (held.token, held.step) == (a.token, "finish")
             assert b.token == a.token
-    assert list_leases(store.backend) == []
+    assert list_leases(store.records) == []
 
 
 def test_the_lease_of_a_dead_process_on_this_host_is_lost_at_once():
@@ -130,13 +130,13 @@ def test_a_process_killed_with_sigkill_leaves_a_lease_that_reads_as_lost(store, 
         deadline = time.monotonic() + 60
         while not ready.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-        (alive,) = job_leases(store.backend, "gated", JOB)
+        (alive,) = job_leases(store.records, "gated", JOB)
         assert alive.pid == proc.pid
         assert not alive.lost()
     finally:
         proc.kill()
         proc.join()
-    (left,) = job_leases(store.backend, "gated", JOB)
+    (left,) = job_leases(store.records, "gated", JOB)
     assert left.lost()
     assert left.lost_reason() == (
         f"worker pid {proc.pid} on host {socket.gethostname()} (run r1, step x) "
@@ -151,7 +151,7 @@ def test_a_job_whose_worker_was_lost_ends_failure_naming_the_worker(store):
     assert job is not None
     assert (job.state, job.reason) == (JobState.FAILURE, lease.lost_reason())
     assert f"worker pid {lease.pid}" in job.reason
-    assert list_leases(store.backend) == []
+    assert list_leases(store.records) == []
 
 
 def test_a_live_worker_is_left_alone(store):
@@ -159,7 +159,7 @@ def test_a_live_worker_is_left_alone(store):
     write_lease(store)
     assert end_lost_workers(store) == []
     assert JobStore(store).load_job("gated", JOB).state == JobState.RUNNING
-    assert len(list_leases(store.backend)) == 1
+    assert len(list_leases(store.records)) == 1
 
 
 @pytest.mark.parametrize("ended", [JobState.SUCCESS, JobState.KILLED])
@@ -173,7 +173,7 @@ def test_a_lost_worker_never_changes_a_job_that_ended(store, ended):
         ended,
         "ended first",
     )
-    assert list_leases(store.backend) == []  # nothing left to do: dropped
+    assert list_leases(store.records) == []  # nothing left to do: dropped
 
 
 def test_a_lost_worker_of_an_earlier_incarnation_does_not_end_the_restarted_job(store):
@@ -197,15 +197,15 @@ def test_the_run_is_settled_once_no_worker_of_it_is_alive(store):
 
     end_lost_workers(store, settle_run=settle)
     assert asked == []  # a live worker of the run: the run is not dead, so not asked yet
-    assert len(list_leases(store.backend)) == 2  # the lost lease is kept to ask later
-    for live in [w for w in list_leases(store.backend) if not w.lost()]:
-        drop_lease(store.backend, live)  # that batch ended
+    assert len(list_leases(store.records)) == 2  # the lost lease is kept to ask later
+    for live in [w for w in list_leases(store.records) if not w.lost()]:
+        drop_lease(store.records, live)  # that batch ended
     end_lost_workers(store, settle_run=lambda lease, reason: False)  # too early to tell
-    assert len(list_leases(store.backend)) == 1
+    assert len(list_leases(store.records)) == 1
     end_lost_workers(store, settle_run=settle)
     assert len(asked) == 1
     assert "was lost" in asked[0]
-    assert list_leases(store.backend) == []
+    assert list_leases(store.records) == []
 
 
 def test_a_failed_run_ends_its_mid_way_job_naming_the_lost_worker(store):

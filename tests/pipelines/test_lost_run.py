@@ -54,7 +54,7 @@ def lost_worker_of_a_started_run(
     proc.join()
     lease = new_lease("edges", JOB, restart=0, run_id=run.run_id, step="datums 1/1")
     lease = replace(lease, pid=int(proc.pid or 0), time=time.time() - silent_for)
-    jobs.backend.write(lease.key, json.dumps(lease.to_json()).encode())
+    jobs.records.put(lease.key, json.dumps(lease.to_json()).encode())
     return run.run_id
 
 
@@ -75,7 +75,7 @@ def test_the_sensor_ends_the_job_and_fails_the_run_of_a_lost_worker(instance, st
     assert run.status == dg.DagsterRunStatus.FAILURE
     (failure,) = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
     assert job.reason in (failure.message or "")
-    assert list_leases(Store.open(storage).backend) == []
+    assert list_leases(Store.open(storage).records) == []
 
 
 def test_the_run_is_failed_only_after_a_grace_its_own_worker_could_report_in(instance, storage):
@@ -85,7 +85,7 @@ def test_the_run_is_failed_only_after_a_grace_its_own_worker_could_report_in(ins
     run = instance.get_run_by_id(run_id)
     assert run is not None
     assert run.status == dg.DagsterRunStatus.STARTED  # a live run worker reports sooner
-    assert len(list_leases(Store.open(storage).backend)) == 1  # kept to look again
+    assert len(list_leases(Store.open(storage).records)) == 1  # kept to look again
 
 
 def test_a_run_that_ended_meanwhile_is_left_as_it_is(instance, storage):
@@ -96,7 +96,7 @@ def test_a_run_that_ended_meanwhile_is_left_as_it_is(instance, storage):
     tick(instance, storage)
     failures = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
     assert [e.message for e in failures] == ["the run worker's own report"]
-    assert list_leases(Store.open(storage).backend) == []
+    assert list_leases(Store.open(storage).records) == []
 
 
 def test_versioned_definitions_run_the_sensor_by_default(storage):

@@ -12,7 +12,7 @@ import pytest
 from dagster_versioned import versioned_definitions
 from dagster_versioned.io.tags import GLOBAL_ID_TAG, INPUT_COMMIT_TAG
 from dagster_versioned.pps.jobs import JobState, JobStore
-from dagster_versioned.pps.runner import create_job
+from dagster_versioned.pps.lifecycle import create_job
 from dagster_versioned.store import Store
 
 from .workers import execute_run, tally

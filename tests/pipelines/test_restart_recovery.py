@@ -125,7 +125,7 @@ def test_a_job_killed_with_sigkill_mid_batch_keeps_its_finished_datums_for_the_r
     assert job.state == JobState.FAILURE
     assert f"worker pid {worker.pid} on host" in job.reason
     assert job.reason.endswith("was lost: killed or crashed mid-job")
-    assert list_leases(store.backend) == []
+    assert list_leases(store.records) == []
     with pytest.raises(NotFound):
         store.inspect_commit(f"gated@{job_id}")
     assert fsck(store).ok
@@ -200,11 +200,11 @@ def test_finish_reads_only_its_own_incarnations_full_batch_files(store):
     assert job.restart == 1
     order = load_plan(store, "counted", job_id).order
     late = [DatumInfo(id=d, hash="stale", state=DatumState.FAILED).to_json() for d in order]
-    store.backend.write(f"{batch_dir('counted', job_id)}/r0.000000.json", json.dumps(late).encode())
+    store.records.put(f"{batch_dir('counted', job_id)}/r0.000000.json", json.dumps(late).encode())
     process_batch(store, COUNTED, job_id, 0, 1)
     bogus = Entry("file", 1, 1, chunks=(store.objects.put(b"x"),)).to_json()
     segment = [DatumInfo(id=order[0], hash="h", state=DatumState.SUCCESS, outputs={"/x": bogus})]
-    store.backend.write(
+    store.records.put(
         f"{batch_dir('counted', job_id)}/r1.000000.partial-0000-000000.json",
         json.dumps([i.to_json() for i in segment]).encode(),
     )
@@ -226,7 +226,7 @@ def test_a_restart_after_a_failed_datum_processes_only_that_datum(store):
 
 
 def test_partial_results_are_written_in_segments_within_their_delay(store):
-    partial = PartialResults(store.backend, "p", "j", 0, 0, every=0.2)
+    partial = PartialResults(store.records, "p", "j", 0, 0, every=0.2)
     info = DatumInfo(id="d1", hash="h", state=DatumState.SUCCESS)
     partial.add(info)
     partial.add(DatumInfo(id="d0", hash="h", state=DatumState.FAILED))  # not kept: not written
@@ -236,7 +236,7 @@ def test_partial_results_are_written_in_segments_within_their_delay(store):
     partial.add(DatumInfo(id="d3", hash="h", state=DatumState.SUCCESS))
     time.sleep(0.4)  # no further datum ends: the timer writes them anyway
     assert sorted(succeeded_before(store, "p", "j")) == ["d1", "d2", "d3"]
-    assert len(store.backend.listdir(batch_dir("p", "j"))) == 2  # each segment holds the new
+    assert len(store.records.list(batch_dir("p", "j"))) == 2  # each segment holds the new
     partial.close(flush=False)
     partial.discard()
-    assert store.backend.listdir(batch_dir("p", "j")) == []
+    assert store.records.list(batch_dir("p", "j")) == []

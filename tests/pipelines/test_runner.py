@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from dagster_versioned.errors import InvalidSpec
+from dagster_versioned.errors import InvalidSpec, JobFailed
 from dagster_versioned.pps.datums import DatumSpec
 from dagster_versioned.pps.inputs import cross, group, join, pfs, union
 from dagster_versioned.pps.jobs import DatumState, JobState, JobStore
-from dagster_versioned.pps.runner import JobFailed, run_job
+from dagster_versioned.pps.runner import run_job
 from dagster_versioned.pps.spec import PipelineSpec, load_spec_file
 from dagster_versioned.pps.transform import Datum
 from dagster_versioned.store import Store

@@ -253,7 +253,7 @@ def test_a_worker_killed_mid_job_fails_the_job_and_a_reexecution_keeps_finished_
 
     web.wait_for(f"{tag}: two datums finished, the third waiting", ready)
     time.sleep(1.0)  # a fanned-out job's other batch reaches the gate too
-    holders = {w.pid for w in list_leases(store.backend, tag) if w.job_id == gid}
+    holders = {w.pid for w in list_leases(store.records, tag) if w.job_id == gid}
     assert holders, "no process holds a lease on the running job"
     (run,) = web.runs_tagged(GLOBAL_ID_TAG, gid)  # the one the branch sensor started
     finished = finished_names(site, tag, gid)

@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dagster_versioned.cli.main import load_commands
-from dagster_versioned.errors import InvalidPath, VersionedError
+from dagster_versioned.errors import InvalidPath, JobFailed, VersionedError
 from dagster_versioned.pps.inputs import pfs
-from dagster_versioned.pps.runner import JobFailed, run_job
+from dagster_versioned.pps.runner import run_job
 from dagster_versioned.pps.spec import PipelineSpec
 from dagster_versioned.store import Store
 from dagster_versioned.store.credentials import redact_url

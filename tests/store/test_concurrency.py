@@ -144,7 +144,7 @@ def test_a_second_finisher_waits_for_the_claim_holder_and_returns_the_commit_it_
     time.sleep(0.5)
     assert not second, "the second finisher must wait while the claim is held"
     record = store.inspect_commit(f"repo@{opened.id}")
-    landed = store._land(record, store._open_ops(record))  # what the holder does
+    landed = store.commits.land(record, store.commit_log.ops(record))  # what the holder does
     waiter.join(timeout=30)
     assert [c.id for c in second] == [landed.id] == [opened.id]
     assert [c.id for c in store.list_commit("repo@master", number=5)] == [opened.id]

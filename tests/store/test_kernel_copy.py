@@ -36,13 +36,13 @@ def test_each_chunk_is_stored_under_the_hash_of_its_bytes(tmp_path: Path, small_
     src = tmp_path / "big.bin"
     src.write_bytes(data)
     store = Store.open(str(tmp_path / "store"))
-    assert isinstance(store.backend, LocalBackend)
-    assert store.backend.can_copy_local
+    assert store.backend.local_path == str(tmp_path / "store")
+    assert store.backend.supports_kernel_copy
     store.create_repo("r")
 
     store.put_file("r@master:/big.bin", src)
 
-    entry = store._lookup_entry("r@master:/big.bin")[0]
+    entry = store.lookup_entry("r@master:/big.bin")[0]
     pieces = [data[i : i + small_chunks] for i in range(0, len(data), small_chunks)]
     assert list(entry.chunks) == [hash_bytes(p) for p in pieces]
     for oid, piece in zip(entry.chunks, pieces, strict=True):
@@ -64,8 +64,8 @@ def test_putting_a_large_file_again_reuses_its_objects(tmp_path: Path, small_chu
 
     chunk_files = {str(p) for p in _store_files(tmp_path / "store")} - {str(p) for p in before}
     assert all("/objects/" in f and ".tmp-" not in f for f in chunk_files)
-    one = store._lookup_entry("r@master:/one.bin")[0]
-    two = store._lookup_entry("r@master:/two.bin")[0]
+    one = store.lookup_entry("r@master:/one.bin")[0]
+    two = store.lookup_entry("r@master:/two.bin")[0]
     assert one.chunks == two.chunks
     assert len(one.chunks) == 5
     # Only tree nodes are new: no chunk object was stored twice, no temporary remains.
