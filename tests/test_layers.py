@@ -117,3 +117,36 @@ def test_no_two_modules_of_the_package_import_each_other():
         graph[name] = {d for d in deps if not name.startswith(d + ".") and d != "dagster_versioned"}
 
     assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
+
+
+def _package_files() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def test_nothing_above_the_store_touches_its_backend():
+    """The store owns every byte: engines and glue use ``Store.records`` and the store's
+    operations, so an attribute named ``backend`` is read only inside store/ and testing/."""
+    offenders = []
+    for path in _package_files():
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.startswith(("store/", "testing/")):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr == "backend":
+                offenders.append(f"{rel}:{node.lineno}")
+    assert offenders == []
+
+
+def test_every_module_has_one_job_and_stays_under_450_lines():
+    long = {
+        p.relative_to(PACKAGE).as_posix(): n
+        for p in _package_files()
+        if (n := len(p.read_text().splitlines())) > 450
+    }
+    assert long == {}
+
+
+def test_the_store_is_composed_not_inherited():
+    from dagster_versioned.store import Store
+
+    assert len(Store.__mro__) - 1 <= 2  # Store itself, at most one base, then object

@@ -1,16 +1,17 @@
 """Revision logs: compare-and-swap for any JSON record several processes update.
 
-A record's versions are files ``<directory>/revisions/<seq>.json``; version ``seq + 1`` is
-written with the backend's exclusive create, the same primitive that advances branch heads
-(``refs.py``). Of two writers that both read version ``seq``, exactly one creates ``seq + 1``;
-the other re-reads and re-applies its change to what won, so no update is ever lost and a
-change that is no longer allowed (a job that already ended) is refused instead of overwriting.
+A record's versions are keys ``<directory>/revisions/<seq>.json`` (a branch's ref log names
+them ``<seq>.json`` directly, ``refs.py``); version ``seq + 1`` is written with the backend's
+exclusive create. Of two writers that both read version ``seq``, exactly one creates
+``seq + 1``; the other re-reads and re-applies its change to what won, so no update is ever
+lost and a change that is no longer allowed (a job that already ended) is refused instead of
+overwriting. Branch heads, the engines' job records and grid jobs all use this one log.
 
-A *hint* key (for job records ``jobs/<pipeline>/<id>.json``, where listings look) holds a copy
-of the newest version with its ``revision`` number. It is written after the version it copies
+A *hint* key (where listings look: a job's ``jobs/<pipeline>/<id>.json``, a branch's ``HEAD``)
+holds a copy of the newest version with its number. It is written after the version it copies
 exists, best effort, so a stale hint costs readers one probe of ``seq + 1``, never a wrong
-answer. A hint without a ``revision`` (a record written before revision logs) is read as
-version ``-1``: the first update makes version 0 from it.
+answer. A hint without a number (a record written before revision logs) is read as version
+``-1``: the first update makes version 0 from it.
 """
 
 from __future__ import annotations
