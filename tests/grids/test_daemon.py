@@ -117,6 +117,10 @@ def test_dagster_daemon_runs_a_one_off_grid_job_at_its_time(tmp_path: Path) -> N
     defs_file.write_text(f"CRON = {CRON!r}\n" + _definitions(project, storage, runs, out))
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     env.pop("DAGSTER_VERSIONED_STORAGE", None)
+    # Make the instance's databases before the daemon starts: two processes creating a fresh
+    # DAGSTER_HOME's sqlite schema at once race in alembic (seen under load in CI).
+    with dg.DagsterInstance.from_config(str(home)):
+        pass
     daemon = subprocess.Popen(
         [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-f", str(defs_file)],
         cwd=tmp_path,
