@@ -31,7 +31,6 @@ from dagster_versioned.errors import AlreadyExists, InvalidArgument
 from dagster_versioned.gridcore.ignore import IgnoreRules, walk_project
 from dagster_versioned.store import CommitId, Store
 from dagster_versioned.store.location import STORE_DIR_NAME
-from dagster_versioned.store.upload import upload_files
 
 SNAPSHOT_REPO = "grid-snapshots"
 ENVIRONMENT_DIR = ".dv_environment"
@@ -136,7 +135,7 @@ def take_snapshot(
         store.create_repo(repo, description="project snapshots of grid jobs")
     env = environment()
     with store.commit(f"{repo}@{branch}", description=description or f"snapshot of {root}") as c:
-        for rel, entry in upload_files(store.objects, root, files):
+        for rel, entry in store.upload_files(root, files):
             c.put_entry(f"/{rel}", entry)
         c.put_file(f"/{ENVIRONMENT_DIR}/python.json", json.dumps(env, indent=2) + "\n")
         c.put_file(f"/{ENVIRONMENT_DIR}/pip-freeze.txt", pip_freeze())

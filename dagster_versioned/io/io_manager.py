@@ -304,9 +304,9 @@ class VersionedIOManager(dg.ConfigurableIOManager):
     def _download(self, ref: str, path: str) -> Path:
         """A local, read-only copy of a directory, shared by every reader of the same tree
         (named by its hash, so an existing copy is the same tree)."""
-        info = self.store.inspect_file(f"{ref}:{path}")
+        entry, _ = self.store.lookup_entry(f"{ref}:{path}")
         base = Path(self.local_dir or Path(tempfile.gettempdir()) / "dagster_versioned" / "trees")
-        return self.store.checkout(f"{ref}:{path}", base / info.hash, read_only=True).path
+        return self.store.checkout_entry(entry, base / entry.hash, read_only=True).path
 
 
 def _step_context(context: dg.InputContext | dg.OutputContext) -> Any:

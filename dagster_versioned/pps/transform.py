@@ -33,9 +33,7 @@ from dagster_versioned.pps.datums import DatumInput, DatumSpec
 from dagster_versioned.pps.jobs import DatumState, JobStats
 from dagster_versioned.pps.spec import PipelineSpec
 from dagster_versioned.store import Store
-from dagster_versioned.store.checkout import checkout_entry
 from dagster_versioned.store.trees import Entry
-from dagster_versioned.store.upload import upload_dir
 
 _PFS_WORD = re.compile(r"(?<![\w./-])/pfs(?=/|$)")
 log = logging.getLogger("dagster_versioned.pipelines")
@@ -137,9 +135,7 @@ class DatumResult:
 def materialize(store: Store, inputs: tuple[DatumInput, ...], root: Path) -> int:
     """Write the datum's input files under ``root/<input name>/``; returns bytes written."""
     return sum(
-        checkout_entry(
-            store.objects,
-            store.trees,
+        store.checkout_entry(
             inp.entry,
             root / inp.name / inp.path.lstrip("/"),
             atomic=False,
@@ -155,9 +151,7 @@ def collect_outputs(store: Store, out: Path) -> tuple[dict[str, Entry], int]:
     A symlink is followed to a file inside the datum's ``pfs`` folder (an output linked to an
     input, as Pachyderm allows), never beyond it (``store/upload.py``).
     """
-    outputs = {
-        f"/{rel}": entry for rel, entry in upload_dir(store.objects, out, allowed=[out.parent])
-    }
+    outputs = {f"/{rel}": entry for rel, entry in store.upload(out, allowed=[out.parent])}
     return outputs, sum(e.size for e in outputs.values())
 
 

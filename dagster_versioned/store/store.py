@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
@@ -47,6 +47,7 @@ from dagster_versioned.store.transaction import CommitWriter, FileData
 from dagster_versioned.store.trees import Entry, TreeStore
 from dagster_versioned.store.trigger_engine import CustomCondition, TriggerEngine
 from dagster_versioned.store.triggers import Trigger
+from dagster_versioned.store.upload import upload_dir, upload_files
 
 FORMAT_VERSION = 1
 
@@ -320,6 +321,22 @@ class Store:
         """Write the file or directory at ``ref`` (``repo@branch:/path``) to ``dest`` on local
         disk: atomically beside it and renamed into place, or into it (``checkout.py``)."""
         entry, _ = self.resolver.lookup_entry(ref)
+        return self.checkout_entry(
+            entry, dest, atomic=atomic, skip=skip, read_only=read_only, copy=copy
+        )
+
+    def checkout_entry(
+        self,
+        entry: Entry,
+        dest: str | os.PathLike[str],
+        *,
+        atomic: bool = True,
+        skip: Skip | None = None,
+        read_only: bool = False,
+        empty_files: bool = False,
+        copy: Copy | None = None,
+    ) -> CheckedOut:
+        """``checkout`` of an entry already looked up (a datum's input)."""
         return checkout_entry(
             self.objects,
             self.trees,
@@ -328,8 +345,20 @@ class Store:
             atomic=atomic,
             skip=skip,
             read_only=read_only,
+            empty_files=empty_files,
             copy=copy,
         )
+
+    def upload(
+        self, local_dir: str | os.PathLike[str], *, allowed: Iterable[Path] = ()
+    ) -> Iterator[tuple[str, Entry]]:
+        """Store every file below ``local_dir`` (``upload.py``: one symlink rule, small files
+        in packs); yields ``(relative path, file entry)`` to place in a commit."""
+        return upload_dir(self.objects, local_dir, allowed=allowed)
+
+    def upload_files(self, root: Path, paths: Iterable[str]) -> Iterator[tuple[str, Entry]]:
+        """Store the files at ``paths`` below ``root``, chosen by the caller's own walk."""
+        return upload_files(self.objects, root, paths)
 
     def export(self, ref: str, url: str) -> int:
         """Copy the file or directory at ``ref`` to an fsspec URL; returns the files written."""
