@@ -68,6 +68,7 @@ def fsck(store: Store, *, fix: bool = False, repos: Iterable[str] | None = None)
     """
     report = FsckReport()
     verified: set[str] = set()
+    referenced: set[str] = set()  # every object the repos reach, verified or found corrupt
     names_checked: set[str] = set()
     wanted = None if repos is None else set(repos)
     for repo in store.backend.listdir(layout.REPOS):
@@ -76,7 +77,7 @@ def fsck(store: Store, *, fix: bool = False, repos: Iterable[str] | None = None)
         if not store.backend.exists(layout.repo_record(repo)):
             report.problems.append(f"repo '{repo}' has data but no repo.json (a partial delete?)")
             continue
-        _check_commits(store, repo, report, verified, names_checked)
+        _check_commits(store, repo, report, verified, referenced, names_checked)
         _check_branches(store, repo, report, fix)
         _check_open(store, repo, report, fix)
     if wanted is None:
@@ -91,13 +92,14 @@ def fsck(store: Store, *, fix: bool = False, repos: Iterable[str] | None = None)
         _check_packs(store, report, list_packs(store.backend))
     else:
         report.objects = len(verified)
-        _check_packs(store, report, _packs_holding(store, verified), count=False)
+        _check_packs(store, report, _packs_holding(store, referenced), count=False)
     _run_record_checks(store, report, wanted)
     return report
 
 
 def _packs_holding(store: Store, oids: set[str]) -> list[str]:
-    """The packs that hold any of ``oids`` (the objects a per-repo fsck verified)."""
+    """The packs that hold any of ``oids`` (the objects a per-repo fsck reached, including
+    one found corrupt before any other object of its pack was verified)."""
     names: set[str] = set()
     for oid in oids:
         hit = store.objects.packs.lookup(oid)
@@ -134,7 +136,12 @@ def _check_packs(
 
 
 def _check_commits(
-    store: Store, repo: str, report: FsckReport, verified: set[str], names_checked: set[str]
+    store: Store,
+    repo: str,
+    report: FsckReport,
+    verified: set[str],
+    referenced: set[str],
+    names_checked: set[str],
 ) -> None:
     try:
         commits = repo_commits(store, repo)
@@ -149,7 +156,7 @@ def _check_commits(
         if not commit.is_finished:
             report.problems.append(f"commit {repo}@{commit.id} has a record but is not finished")
         try:
-            _verify_tree(store, commit.root, verified)
+            _verify_tree(store, commit.root, verified, referenced)
             _check_names(store, commit.root, "/", names_checked, report, f"{repo}@{commit.id}")
         except (CorruptStore, VersionedError) as e:
             report.problems.append(f"commit {repo}@{commit.id}: {e}")
@@ -186,9 +193,10 @@ def _check_names(
         _check_names(store, child, join_path(path, name), checked, report, where)
 
 
-def _verify_tree(store: Store, entry: Entry, verified: set[str]) -> None:
+def _verify_tree(store: Store, entry: Entry, verified: set[str], referenced: set[str]) -> None:
     reach: set[str] = set()
     store.trees.reachable(entry, reach)
+    referenced |= reach
     for oid in reach - verified:
         data = store.objects.read_or_none(ObjectId(oid))
         if data is None:

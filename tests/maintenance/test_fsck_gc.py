@@ -335,6 +335,32 @@ def test_repo_fsck_checks_the_packs_holding_the_repos_objects(tmp_path: Path):
     assert fsck(Store.open(str(tmp_path / "s")), repos=["other"]).ok
 
 
+def test_repo_fsck_names_the_pack_when_every_object_in_it_is_corrupt(tmp_path: Path):
+    """Regression: the per-repo check chose packs by the objects it had verified, so a pack
+    whose objects were all corrupt (or whose corrupt object was read first) went unchecked."""
+    from dagster_versioned.store.packs import is_tree_pack, list_packs, load_index, pack_key
+
+    store = Store.open(str(tmp_path / "s"))
+    store.create_repo("r")
+    local = tmp_path / "files"
+    local.mkdir()
+    for i in range(20):
+        (local / f"f{i}.txt").write_bytes(f"file {i}".encode())
+    with store.commit("r@master") as c:
+        c.put_file("/", local)
+    name = next(n for n in list_packs(store.backend) if not is_tree_pack(n))
+    path = Path(store.backend.path(pack_key(name)))
+    raw = bytearray(path.read_bytes())
+    for entry in load_index(store.backend, name):
+        raw[entry.offset] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+    report = fsck(Store.open(str(tmp_path / "s")), repos=["r"])
+
+    assert not report.ok
+    assert any(pack_key(name) in p for p in report.problems), report.problems
+
+
 def test_fsck_is_clean_on_a_branch_created_without_a_head(tmp_path: Path):
     """Regression: a new branch's AUTO commit has the empty folder as its root, a node that is
     never stored; fsck reported it as a referenced object that is missing."""
