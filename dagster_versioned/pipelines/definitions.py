@@ -22,11 +22,12 @@ from dagster_versioned.io.io_manager import VersionedIOManager
 from dagster_versioned.io.naming import branch_sensor_name, dagster_name
 from dagster_versioned.io.resource import VersionedStoreResource, open_store
 from dagster_versioned.io.sensors import plan_tick
-from dagster_versioned.io.sources import repo_source_asset
+from dagster_versioned.io.sources import observe_repo, repo_source_asset
 from dagster_versioned.io.tags import GLOBAL_ID_TAG
 from dagster_versioned.pipelines.assets import RESOURCE_KEY, Pipeline, ensure_trigger_branches
 from dagster_versioned.pipelines.context import asset_key_for, register
-from dagster_versioned.pipelines.fanout import INTERMEDIATE_IO
+from dagster_versioned.pipelines.cron import cron_sensors
+from dagster_versioned.pps.cron import ensure_tick_repos
 from dagster_versioned.pps.ids import JobId
 from dagster_versioned.pps.inputs import pfs_inputs
 from dagster_versioned.pps.jobs import JobStore
@@ -151,6 +152,9 @@ def versioned_definitions(
     if pipelines:
         all_sensors.extend(ended_run_sensors(storage=storage, storage_options=storage_options))
         all_sensors.append(lost_workers_sensor(storage=storage, storage_options=storage_options))
+        all_sensors.extend(
+            cron_sensors(pipelines, storage=storage, storage_options=storage_options)
+        )
         all_sensors.append(
             trigger_sensor(
                 pipelines,
@@ -163,7 +167,6 @@ def versioned_definitions(
         RESOURCE_KEY: VersionedStoreResource(
             storage=storage or "", storage_options=storage_options or {}
         ),
-        INTERMEDIATE_IO: dg.FilesystemIOManager(),
         "io_manager": VersionedIOManager(
             storage=storage or "", storage_options=storage_options or {}
         ),
@@ -222,7 +225,10 @@ def pipeline_branch_sensor(
         for request in tick.run_requests:
             for spec in specs:
                 create_job(store, spec, JobId(request.tags[GLOBAL_ID_TAG]))
-        return dg.SensorResult(run_requests=tick.run_requests, cursor=tick.cursor)
+        observed = observe_repo(store, repo, branch, _external_key(repo, branch))  # data version
+        return dg.SensorResult(
+            run_requests=tick.run_requests, cursor=tick.cursor, asset_events=[observed]
+        )
 
     return _pipeline_branch_sensor
 
@@ -241,6 +247,7 @@ def _prepare_store(
             ensure_output_repo(store, p.spec)
             register_pipeline(jobs, p.spec)
             ensure_trigger_branches(store, p)
+            ensure_tick_repos(store, p.spec)
     except (VersionedError, OSError) as e:
         log.warning("dagster_versioned: could not prepare the store for pipelines: %s", e)
 
@@ -295,16 +302,24 @@ def evaluate_time_triggers(store: Store) -> list[BranchHead]:
 def ended_run_sensors(
     *, storage: str | None = None, storage_options: dict[str, Any] | None = None
 ) -> list[dg.SensorDefinition]:
-    """End the job records of a run that failed or was canceled before running them.
+    """End the job records of a run that ended before running them.
 
     Dagster skips steps downstream of a failure and stops all steps of a canceled run; their
     job records would otherwise stay CREATED (or RUNNING) for ever, and ``dvctl wait job``
-    would never return.
+    would never return. A run that *succeeded* with a job unfinished had steps its executor
+    never ran (an executor that drops steps it did not see up front): that job ends FAILURE,
+    so a dropped step never looks like a success.
     """
     sensors: list[dg.SensorDefinition] = []
     for status, state, reason in (
         (dg.DagsterRunStatus.FAILURE, "UNRUNNABLE", "the run failed before this job ran"),
         (dg.DagsterRunStatus.CANCELED, "KILLED", "the run was canceled"),
+        (
+            dg.DagsterRunStatus.SUCCESS,
+            "FAILURE",
+            "the run ended successfully but never finished this job: its executor did not run "
+            "all of the job's steps",
+        ),
     ):
 
         def end(

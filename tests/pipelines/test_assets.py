@@ -156,7 +156,7 @@ def test_an_input_trigger_creates_its_branch_and_the_pipeline_reads_it(storage):
     )
 
 
-def test_a_fanned_out_pipeline_spreads_datums_over_dynamic_steps(storage):
+def test_a_fanned_out_pipeline_spreads_datums_over_one_step_per_batch(storage):
     @pipeline(input=pfs("images", glob="/*"), fan_out=3)
     def spread(datum: Datum) -> None:
         for src in datum.files():
@@ -241,3 +241,38 @@ def test_a_canceled_run_ends_its_unfinished_jobs_killed(storage):
         "edges": (JobState.KILLED, "the run was canceled"),
         "montage": (JobState.KILLED, "the run was canceled"),
     }
+
+
+def test_a_run_that_succeeds_with_a_job_unfinished_ends_that_job_failed(storage):
+    """An executor that drops steps (dagster-dask never ran dynamic outputs' steps) leaves a
+    successful run with a job that never finished: that job must not look like a success."""
+    store = Store.open(storage)
+    store.put_file("images@master:/a.png", b"AAA")
+    defs = versioned_definitions([edges, montage], storage=storage)
+    with dg.instance_for_test() as instance:
+        gid = store.inspect_commit("images@master").id
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, tags={GLOBAL_ID_TAG: gid}, asset_selection=[dg.AssetKey("edges")]
+        )
+        assert result.success
+        from dagster_versioned.pps.lifecycle import create_job
+
+        create_job(store, montage.spec, gid, result.run_id)  # a step the executor dropped
+        sensor = defs.get_sensor_def("dv_success_runs")
+        event = next(
+            e
+            for e in instance.all_logs(result.run_id)
+            if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_SUCCESS"
+        )
+        sensor(
+            dg.build_run_status_sensor_context(
+                sensor_name=sensor.name,
+                dagster_instance=instance,
+                dagster_run=instance.get_run_by_id(result.run_id),
+                dagster_event=event.dagster_event,
+            )
+        )
+    states = {j.pipeline: j.state for j in JobStore(store).list_job_set(gid)}
+    assert states == {"edges": JobState.SUCCESS, "montage": JobState.FAILURE}
+    reason = JobStore(store).load_job("montage", gid).reason
+    assert "never finished this job" in reason
