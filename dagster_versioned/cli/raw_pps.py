@@ -60,6 +60,11 @@ def _input_with_commits(spec: Any, commits: Mapping[str, str]) -> Any:
         ordered = {k: pfs[k] for k in order if k in pfs}
         ordered.update({k: v for k, v in pfs.items() if k not in ordered})
         return {"pfs": ordered}
+    if "cron" in spec:  # the tick commit this job read, as for a pfs input
+        cron = dict(spec["cron"])
+        if cron.get("repo") in commits:
+            cron["commit"] = commits[cron["repo"]]
+        return {"cron": cron}
     return {
         kind: [_input_with_commits(c, commits) for c in children] for kind, children in spec.items()
     }
@@ -146,6 +151,8 @@ def input_text(spec: Any) -> str:
     if "pfs" in spec:
         pfs = spec["pfs"]
         return f"{pfs['repo']}:{pfs.get('glob', '/*')}"
+    if "cron" in spec:
+        return f"{spec['cron']['name']}:{spec['cron']['spec']}"
     ((kind, children),) = spec.items()
     sep = {"cross": " ⨯ ", "union": " ∪ ", "join": " ⋈ ", "group": ", "}[kind]  # noqa: RUF001
     inner = sep.join(input_text(c) for c in children)

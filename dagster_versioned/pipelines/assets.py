@@ -4,7 +4,7 @@ The asset's body is a thin shell around ``run_job``: it finds the run's global i
 branch sensor set, or one derived from the run id), records CREATED jobs for every pipeline the
 run selects — as Pachyderm creates a whole DAG's jobs when a commit lands — runs this pipeline's
 job, and reports the job (state, PROGRESS, DL/UL, output commit) as materialisation metadata and
-an asset check over its datums. The output commit's id is the data version.
+an asset check over its datums. The output tree's root node is the data version.
 
 (No ``from __future__ import annotations`` here: Dagster reads the asset function's annotations
 at definition time and needs the real classes.)
@@ -20,14 +20,22 @@ import dagster as dg
 from dagster_versioned.errors import JobFailed, VersionedError
 from dagster_versioned.io.resource import VersionedStoreResource
 from dagster_versioned.pipelines.context import (
+    REPROCESS_CONFIG,
     asset_key_for,
     forward_logs,
     job_metadata,
     mark_downstream_unrunnable,
     pipes_channel,
     prelude,
+    reprocess_request,
 )
 from dagster_versioned.pipelines.fanout import fanout_asset
+from dagster_versioned.pipelines.report import (
+    asset_description,
+    datum_check,
+    output_version,
+    report_metadata,
+)
 from dagster_versioned.pps.inputs import CombinedInput, Input, PfsInput, pfs_inputs
 from dagster_versioned.pps.jobs import JobInfo, JobState
 from dagster_versioned.pps.pretty import progress_text, state_text
@@ -48,6 +56,8 @@ class Pipeline:
     tags: dict[str, str] | None = None
     fan_out: int = 1
     """Batches of datums run as Dagster dynamic outputs (1: all datums in the asset's step)."""
+    automation_condition: dg.AutomationCondition | None = None
+    """Put on the asset as is: the head-move sensors stay, this adds Declarative Automation."""
 
     @property
     def name(self) -> str:
@@ -74,9 +84,10 @@ class Pipeline:
         @dg.asset(
             key=self.key,
             deps=deps,
-            description=spec.description or f"Pachyderm-style pipeline {spec.name}",
+            description=asset_description(spec),
             group_name=self.group_name,
             tags=self.tags,
+            automation_condition=self.automation_condition,
             kinds={"python"} if spec.fn is not None else {"shell"},
             metadata={
                 "dv/repo": spec.name,
@@ -88,6 +99,7 @@ class Pipeline:
                     DATUM_CHECK, asset=self.key, description="every datum of the job succeeded"
                 )
             ],
+            config_schema=REPROCESS_CONFIG,
         )
         def _pipeline_asset(
             context: dg.AssetExecutionContext, versioned_store: VersionedStoreResource
@@ -113,6 +125,7 @@ def pipeline(
     reprocess_spec: str = "until_success",
     group_name: str | None = None,
     fan_out: int = 1,
+    automation_condition: dg.AutomationCondition | None = None,
 ) -> Any:
     """Turn ``fn(datum)`` into a pipeline: it runs once per datum of ``input``.
 
@@ -139,17 +152,28 @@ def pipeline(
             egress=egress,
             reprocess_spec=reprocess_spec,
         )
-        return Pipeline(with_trigger_branches(spec), group_name=group_name, fan_out=fan_out)
+        return Pipeline(
+            with_trigger_branches(spec),
+            group_name=group_name,
+            fan_out=fan_out,
+            automation_condition=automation_condition,
+        )
 
     return wrap(_fn) if _fn is not None else wrap
 
 
 def pipeline_from_spec(
-    path: str | Path, *, group_name: str | None = None, fan_out: int = 1
+    path: str | Path,
+    *,
+    group_name: str | None = None,
+    fan_out: int = 1,
+    automation_condition: dg.AutomationCondition | None = None,
 ) -> Pipeline:
     """A pipeline from a Pachyderm pipeline-spec JSON file, read unchanged."""
     spec = with_trigger_branches(load_spec_file(path))
-    return Pipeline(spec, group_name=group_name, fan_out=fan_out)
+    return Pipeline(
+        spec, group_name=group_name, fan_out=fan_out, automation_condition=automation_condition
+    )
 
 
 def with_trigger_branches(spec: PipelineSpec) -> PipelineSpec:
@@ -186,6 +210,7 @@ def ensure_trigger_branches(store: Store, p: Pipeline) -> None:
 def execute(
     context: dg.AssetExecutionContext, store: Store, spec: PipelineSpec
 ) -> dg.MaterializeResult:
+    request, rerun_pins = reprocess_request(context, store, spec)
     gid, pinned = prelude(context, store)
 
     def progress(job: JobInfo) -> None:
@@ -200,29 +225,29 @@ def execute(
                 spec,
                 gid,
                 run_id=context.run.run_id,
-                pinned=pinned,
+                pinned={**pinned, **rerun_pins},
                 on_progress=progress,
                 channel=channel,
+                reprocess=request,
             )
     except JobFailed as e:
         mark_downstream_unrunnable(store, spec.name, gid, context.run.run_id)
-        raise dg.Failure(description=str(e), metadata=job_metadata(e.job)) from e
+        check = datum_check(store, e.job, DATUM_CHECK)
+        context.log_event(
+            dg.AssetCheckEvaluation(
+                asset_key=context.asset_key,
+                check_name=DATUM_CHECK,
+                passed=check.passed,
+                metadata=check.metadata,
+                severity=check.severity,
+            )
+        )  # a failed job still says which datums failed, on the asset's check
+        raise dg.Failure(
+            description=str(e), metadata={**job_metadata(e.job), **report_metadata(store, e.job)}
+        ) from e
     reported = channel.reported_metadata() if channel is not None else {}
     return dg.MaterializeResult(
-        metadata={**reported, **job_metadata(job)},
-        data_version=dg.DataVersion(job.output_commit or gid),
-        check_results=[datum_check(job)],
-    )
-
-
-def datum_check(job: JobInfo) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        check_name=DATUM_CHECK,
-        passed=job.data_failed == 0,
-        severity=dg.AssetCheckSeverity.WARN if job.data_recovered else dg.AssetCheckSeverity.ERROR,
-        metadata={
-            "failed": job.data_failed,
-            "recovered": job.data_recovered,
-            "total": job.data_total,
-        },
+        metadata={**reported, **job_metadata(job), **report_metadata(store, job)},
+        data_version=dg.DataVersion(output_version(store, spec, job) or gid),
+        check_results=[datum_check(store, job, DATUM_CHECK)],
     )

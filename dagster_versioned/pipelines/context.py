@@ -15,7 +15,7 @@ from typing import Any
 
 import dagster as dg
 
-from dagster_versioned.errors import JobEnded
+from dagster_versioned.errors import JobEnded, VersionedError
 from dagster_versioned.io.naming import dagster_name
 from dagster_versioned.io.tags import (
     GLOBAL_ID_TAG,
@@ -28,6 +28,8 @@ from dagster_versioned.pps.ids import JobId
 from dagster_versioned.pps.jobs import JobInfo, JobState, JobStore
 from dagster_versioned.pps.lifecycle import create_job
 from dagster_versioned.pps.pretty import human_size, progress_text, state_text
+from dagster_versioned.pps.reprocess import Reprocess
+from dagster_versioned.pps.rerun import rerun_inputs
 from dagster_versioned.pps.runner import downstream_of
 from dagster_versioned.pps.spec import PipelineSpec
 from dagster_versioned.store import Store
@@ -74,6 +76,50 @@ def prelude(context: RunContext, store: Store) -> tuple[JobId, dict[str, str]]:
         if other is not None and asset_key_for(other.name) == key:
             create_job(store, other, gid, context.run.run_id)
     return gid, dict(pinned)
+
+
+REPROCESS_CONFIG: dict[str, dg.Field] = {
+    "reprocess": dg.Field(
+        dg.Any,
+        default_value="failed",
+        is_required=False,
+        description=(
+            "Which datums to process although they succeeded before: 'failed' (the default: "
+            "succeeded datums are skipped, failed and changed ones run), 'all' (every datum "
+            "runs again), or a list of datum ids or input paths (those run again, the other "
+            "succeeded datums are skipped). `dvctl list datum P@JOB` lists a job's datums."
+        ),
+    ),
+    "job": dg.Field(
+        dg.Noneable(str),
+        default_value=None,
+        is_required=False,
+        description=(
+            "Rerun this job of the pipeline (its global id): read its input commits and reuse "
+            "its succeeded datums, so with reprocess 'failed' only its failed datums run, as "
+            "`dvctl restart datum P@JOB --failed`. The run's job has its own global id."
+        ),
+    ),
+}
+"""Run config of a pipeline asset's op (the plan op of a fanned-out one): datum-level reruns
+from the launchpad, e.g. ``{"reprocess": "failed", "job": "<global id>"}``."""
+
+
+def reprocess_request(
+    context: RunContext, store: Store, spec: PipelineSpec
+) -> tuple[Reprocess, dict[str, str]]:
+    """The run config's ``Reprocess`` and the input commits it pins (the rerun job's).
+
+    Checked before any job is recorded: a bad value, an unknown datum or a job still running
+    fails the step with one line naming it, and leaves no job behind.
+    """
+    op = context.op_execution_context if isinstance(context, dg.AssetExecutionContext) else context
+    config = op.op_config or {}
+    try:
+        request = Reprocess.parse(config.get("reprocess", "failed"), source=config.get("job"))
+        return request, rerun_inputs(store, spec.name, request)
+    except VersionedError as e:
+        raise dg.Failure(description=f"{spec.name}: {e}") from e
 
 
 def mark_downstream_unrunnable(store: Store, failed: str, gid: JobId, run_id: str) -> None:
@@ -136,6 +182,7 @@ def job_metadata(job: JobInfo) -> dict[str, Any]:
         "datums_processed": dg.MetadataValue.int(job.data_processed),
         "datums_skipped": dg.MetadataValue.int(job.data_skipped),
         "datums_failed": dg.MetadataValue.int(job.data_failed),
+        "datums_recovered": dg.MetadataValue.int(job.data_recovered),
         "datums_total": dg.MetadataValue.int(job.data_total),
         "dl": dg.MetadataValue.text(human_size(job.stats.download_bytes)),
         "ul": dg.MetadataValue.text(human_size(job.stats.upload_bytes)),

@@ -110,7 +110,7 @@ def outputs_stored(store: Store, infos: Iterable[DatumInfo]) -> list[DatumInfo]:
     chunks: list[ObjectId] = sorted(
         {c for i in infos for raw in i.outputs.values() for c in Entry.from_json(raw).chunks}
     )
-    present = dict(zip(chunks, store.objects.exists_many(chunks), strict=True))
+    present = dict(zip(chunks, store.objects_exist(chunks), strict=True))
     return [
         i
         for i in infos

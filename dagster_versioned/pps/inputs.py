@@ -1,4 +1,5 @@
-"""Pipeline inputs as Pachyderm composes them: ``pfs``, ``cross``, ``union``, ``join``, ``group``.
+"""Pipeline inputs as Pachyderm composes them: ``pfs``, ``cross``, ``union``, ``join``, ``group``
+and ``cron``.
 
 An input is a pure description; ``datums.py`` turns it into datums against concrete commits.
 Each input converts to and from the JSON of a Pachyderm pipeline spec, so a spec file and a
@@ -7,13 +8,14 @@ Each input converts to and from the JSON of a Pachyderm pipeline spec, so a spec
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from dagster_versioned.errors import InvalidSpec
 from dagster_versioned.store.globs import compile_glob
 from dagster_versioned.store.names import validate_branch_name, validate_repo_name
-from dagster_versioned.store.triggers import Trigger
+from dagster_versioned.store.triggers import Trigger, validate_cron
 
 _RESERVED_NAMES = frozenset({"out", ".env"})
 _PFS_KNOWN = frozenset(
@@ -36,6 +38,8 @@ _PFS_KNOWN = frozenset(
     }
 )
 """The fields of a ``pfs`` input in a pipeline spec (some are accepted for migration only)."""
+_CRON_KNOWN = frozenset({"name", "spec", "repo", "overwrite", "start", "commit", "project"})
+"""The fields of Pachyderm's ``CronInput`` (``project`` is accepted for migration only)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,6 +95,38 @@ class CombinedInput:
         return {self.kind: [i.to_spec() for i in self.inputs]}
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CronInput(PfsInput):
+    """Ticks of a schedule: a pfs input over a tick repo that ``pps/cron.py`` commits to.
+
+    Like Pachyderm, each tick is a commit adding an empty file named by the tick time
+    (RFC 3339, UTC) to the tick repo's master; the input reads it with glob ``/*``, so each tick
+    file is a datum at ``/pfs/<name>/<time>``. It is a ``PfsInput`` so that datums, job inputs
+    and branch sensors treat the tick repo as any other input repo.
+    """
+
+    repo: str = ""
+    """The tick repo; ``""`` until the pipeline names it ``<pipeline>_<name>``."""
+    spec: str
+    """A cron expression (5 fields, ``@daily``…) or ``@every <duration>``."""
+    overwrite: bool = False
+    """Each tick replaces the previous tick file (one datum), instead of adding to them."""
+    start: datetime | None = None
+    """Ticks are counted from here (UTC); default: when the tick repo was created."""
+
+    def to_spec(self) -> dict[str, Any]:
+        raw: dict[str, Any] = {"name": self.name, "spec": self.spec}
+        if self.repo:
+            raw["repo"] = self.repo
+        if self.overwrite:
+            raw["overwrite"] = True
+        if self.start is not None:
+            raw["start"] = format_rfc3339(self.start)
+        if self.commit:
+            raw["commit"] = self.commit
+        return {"cron": raw}
+
+
 Input = PfsInput | CombinedInput
 
 
@@ -129,6 +165,90 @@ def pfs(
         reference=reference,
         commit=commit,
     )
+
+
+def cron(
+    name: str,
+    spec: str,
+    *,
+    repo: str | None = None,
+    overwrite: bool = False,
+    start: datetime | str | None = None,
+    commit: str | None = None,
+) -> CronInput:
+    """A schedule input: one tick commit per tick of ``spec`` (``"*/10 * * * *"``, ``"@every 1h"``).
+
+    ``repo`` defaults to ``<pipeline>_<name>``, set when the pipeline is defined.
+    """
+    if not isinstance(name, str) or not name:
+        raise InvalidSpec(
+            f"a cron input needs a name (its directory /pfs/<name>), got {name!r}; "
+            'as in cron("tick", "@every 1h")'
+        )
+    if repo:
+        validate_repo_name(repo)
+    return CronInput(
+        name=name,
+        spec=validate_cron(spec),
+        repo=repo or "",
+        overwrite=bool(overwrite),
+        start=_start(start, name),
+        commit=commit,
+    )
+
+
+def _start(start: datetime | str | None, name: str) -> datetime | None:
+    """Whole seconds, as tick files are named, so ``to_spec`` round-trips."""
+    if not start:
+        return None
+    return parse_rfc3339(start, f"cron input '{name}': field 'start'").replace(microsecond=0)
+
+
+def parse_rfc3339(value: datetime | str, where: str) -> datetime:
+    """An aware UTC time from an RFC 3339 string (``2024-01-02T03:04:05Z``) or a datetime; a
+    naive datetime is taken as UTC, as protobuf timestamps are."""
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        try:
+            parsed = datetime.fromisoformat(str(value).strip())
+        except ValueError as e:
+            raise InvalidSpec(
+                f"{where}: invalid time {value!r}; use RFC 3339, like '2024-01-02T03:04:05Z'"
+            ) from e
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def format_rfc3339(value: datetime) -> str:
+    """Go's ``time.RFC3339`` for a UTC time: whole seconds and ``Z``, as tick files are named."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cron_inputs(inp: Input) -> list[CronInput]:
+    """Every cron input inside ``inp``, in declaration order."""
+    return [leaf for leaf in pfs_inputs(inp) if isinstance(leaf, CronInput)]
+
+
+def with_cron_repos(inp: Input, pipeline: str) -> Input:
+    """``inp`` with every cron input lacking a repo reading ``<pipeline>_<name>``, Pachyderm's
+    default; ``inp`` itself when there is nothing to fill in."""
+    if isinstance(inp, CronInput):
+        if inp.repo:
+            return inp
+        repo = f"{pipeline}_{inp.name}"
+        try:
+            validate_repo_name(repo)
+        except ValueError as e:
+            raise InvalidSpec(f"cron input '{inp.name}': default repo {repo!r}: {e}") from e
+        return replace(inp, repo=repo)
+    if isinstance(inp, PfsInput):
+        return inp
+    children = tuple(with_cron_repos(c, pipeline) for c in inp.inputs)
+    if all(new is old for new, old in zip(children, inp.inputs, strict=True)):
+        return inp
+    return CombinedInput(inp.kind, children)
 
 
 def _trigger_fields(raw: dict[str, Any]) -> dict[str, Any]:
@@ -180,6 +300,8 @@ def group(*inputs: Input) -> CombinedInput:
 
 def _describe(child: Input, key: str) -> str:
     """A child input as an error names it: a pfs input by its name, a combined one by kind."""
+    if isinstance(child, CronInput):
+        return f"cron input '{child.input_name}' (a cron input has no '{key}')"
     if isinstance(child, PfsInput):
         return f"pfs input '{child.input_name}' without '{key}'"
     return f"a {child.kind} input"
@@ -233,9 +355,12 @@ def input_from_spec(raw: Any, where: str = "input") -> Input:
     """Parse the ``input`` field of a Pachyderm pipeline spec."""
     if not isinstance(raw, dict) or len(raw) != 1:
         raise InvalidSpec(
-            f"{where}: expected one of {{'pfs', 'cross', 'union', 'join', 'group'}}, got {raw!r}"
+            f"{where}: expected one of {{'pfs', 'cron', 'cross', 'union', 'join', 'group'}}, "
+            f"got {raw!r}"
         )
     ((kind, body),) = raw.items()
+    if kind == "cron":
+        return _cron_from_spec(body, where)
     if kind == "pfs":
         if not isinstance(body, dict) or "repo" not in body:
             raise InvalidSpec(
@@ -268,9 +393,34 @@ def input_from_spec(raw: Any, where: str = "input") -> Input:
     makers = {"cross": cross, "union": union, "join": join, "group": group}
     if kind not in makers:
         raise InvalidSpec(
-            f"{where}: unknown input kind '{kind}'; use pfs, cross, union, join, group"
+            f"{where}: unknown input kind '{kind}'; use pfs, cron, cross, union, join, group"
         )
     if not isinstance(body, list):
         raise InvalidSpec(f"{where}.{kind}: expected a list of inputs, got {type(body).__name__}")
     children = [input_from_spec(c, f"{where}.{kind}[{i}]") for i, c in enumerate(body)]
     return makers[kind](*children)
+
+
+def _cron_from_spec(body: Any, where: str) -> CronInput:
+    if not isinstance(body, dict) or "name" not in body or "spec" not in body:
+        raise InvalidSpec(
+            f"{where}.cron: needs a 'name' and a 'spec', as in "
+            f'{{"cron": {{"name": "tick", "spec": "@every 1h"}}}}, got {body!r}'
+        )
+    unknown = sorted(set(body) - _CRON_KNOWN)
+    if unknown:
+        raise InvalidSpec(
+            f"{where}.cron: unknown field '{unknown[0]}'; known fields: "
+            f"{', '.join(sorted(_CRON_KNOWN))}"
+        )
+    try:
+        return cron(
+            body["name"],
+            body["spec"],
+            repo=body.get("repo") or None,
+            overwrite=bool(body.get("overwrite")),
+            start=body.get("start") or None,
+            commit=body.get("commit") or None,
+        )
+    except ValueError as e:
+        raise InvalidSpec(f"{where}.cron: {e}") from e

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from typing import Any
 
@@ -21,7 +21,7 @@ from dagster_versioned.errors import (
     JobEnded,
     RepoNotFound,
 )
-from dagster_versioned.pps.ids import JobId
+from dagster_versioned.pps.ids import DatumId, JobId
 from dagster_versioned.pps.jobs import (
     DatumInfo,
     DatumState,
@@ -219,9 +219,15 @@ def count_result(job: JobInfo, result: DatumResult) -> JobInfo:
     return replace(job, data_failed=job.data_failed + 1, stats=stats)
 
 
-def totals(job: JobInfo, infos: list[DatumInfo]) -> JobInfo:
-    """Counters and stats recomputed from the datums (batches may have run anywhere)."""
+def totals(job: JobInfo, infos: list[DatumInfo], recovered: Collection[DatumId] = ()) -> JobInfo:
+    """Counters and stats recomputed from the datums (batches may have run anywhere).
+
+    A datum in ``recovered`` (it failed in the job a rerun reruns) that succeeded counts as
+    recovered, not processed, so processed + skipped + failed + recovered is the total.
+    """
+    again = frozenset(recovered)
     states = [i.state for i in infos]
+    back = sum(1 for i in infos if i.state == DatumState.SUCCESS and i.id in again)
     stats = JobStats()
     for i in infos:
         if i.state != DatumState.SKIPPED:
@@ -230,9 +236,9 @@ def totals(job: JobInfo, infos: list[DatumInfo]) -> JobInfo:
         job,
         data_total=len(infos),
         data_skipped=states.count(DatumState.SKIPPED),
-        data_processed=states.count(DatumState.SUCCESS),
+        data_processed=states.count(DatumState.SUCCESS) - back,
         data_failed=states.count(DatumState.FAILED),
-        data_recovered=states.count(DatumState.RECOVERED),
+        data_recovered=states.count(DatumState.RECOVERED) + back,
         stats=stats,
     )
 

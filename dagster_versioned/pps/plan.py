@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dagster_versioned.errors import CommitNotFound, JobNotFound, Unrunnable, VersionedError
@@ -19,6 +19,7 @@ from dagster_versioned.pps.datums import DatumSpec, compute_datums
 from dagster_versioned.pps.ids import DatumId, JobId
 from dagster_versioned.pps.inputs import PfsInput, pfs_inputs
 from dagster_versioned.pps.jobs import DatumInfo, DatumState, JobInfo, JobState, JobStore
+from dagster_versioned.pps.reprocess import ALL, REUSABLE, Reprocess, source_datums
 from dagster_versioned.pps.spec import PipelineSpec
 from dagster_versioned.store import Commit, CommitRef, Store, layout
 
@@ -39,6 +40,14 @@ class JobPlan:
     finished: tuple[DatumInfo, ...] = ()
     """Datums an earlier incarnation of this job processed (SUCCESS, same hash) before it was
     lost or ended: kept as they are, not processed again, and counted as processed."""
+    adopted: tuple[DatumId, ...] = ()
+    """Skipped datums taken from the job a rerun reruns, not from the output head: their
+    outputs are not in the previous output commit, so the output commit puts them."""
+    recovered: tuple[DatumId, ...] = ()
+    """Datums that failed in the job a rerun reruns and are processed again: each that
+    succeeds counts as recovered (``data_recovered``), not processed."""
+    reprocess: Reprocess = field(default_factory=Reprocess)
+    """What the job was asked to process again (recorded for ``inspect``: why it ran)."""
 
     def batch(self, index: int, count: int) -> list[tuple[DatumSpec, str]]:
         """The ``index``-th of ``count`` near-equal contiguous slices of the work."""
@@ -54,6 +63,9 @@ class JobPlan:
             "stale": list(self.stale),
             "order": list(self.order),
             "finished": [d.to_json() for d in self.finished],
+            "adopted": list(self.adopted),
+            "recovered": list(self.recovered),
+            "reprocess": self.reprocess.to_json(),
         }
 
     @staticmethod
@@ -65,6 +77,9 @@ class JobPlan:
             stale=tuple(raw["stale"]),
             order=tuple(DatumId(d) for d in raw["order"]),
             finished=tuple(DatumInfo.from_json(d) for d in raw.get("finished", [])),
+            adopted=tuple(DatumId(d) for d in raw.get("adopted", [])),
+            recovered=tuple(DatumId(d) for d in raw.get("recovered", [])),
+            reprocess=Reprocess.from_json(raw.get("reprocess") or {}),
         )
 
 
@@ -100,58 +115,67 @@ def find_plan(store: Store, pipeline: str, job_id: JobId) -> JobPlan | None:
     return None if raw is None else JobPlan.from_json(raw)
 
 
-_REUSABLE = (DatumState.SUCCESS, DatumState.SKIPPED)
-"""A datum the previous job processed, or skipped because an earlier job had: its outputs are
-in the previous output commit either way."""
-
-
 def make_plan(
     store: Store,
     spec: PipelineSpec,
     job: JobInfo,
     pinned: dict[str, str],
     finished: Mapping[DatumId, DatumInfo] | None = None,
+    reprocess: Reprocess | None = None,
 ) -> JobPlan:
     """Resolve input commits, compute datums and decide which to skip.
 
-    ``finished`` holds datums that succeeded in an earlier incarnation of this job (by id):
-    one whose hash is the datum's hash now is kept rather than processed again.
+    A datum is skipped when its hash succeeded in the job that made the output head, or in
+    the job ``reprocess.source`` names (a rerun: then its outputs are *adopted*), unless the
+    pipeline reprocesses every job or ``reprocess`` asks for it again. ``finished`` holds
+    datums that succeeded in an earlier incarnation of this job (by id): one whose hash is the
+    datum's hash now is kept rather than processed again.
     """
+    request = reprocess or Reprocess()
     commits = resolve_inputs(store, spec, job.id, pinned)
     inputs = tuple(
         CommitRef(repo=c.repo, branch=b, id=c.id) for (_, b), c in sorted(commits.items())
     )
     datums = compute_datums(store, spec.input, lambda leaf: commits[(leaf.repo, leaf.branch)])
-    previous = previous_datums(store, spec)
+    head = head_job(store, spec)
+    forced = request.selected(datums, spec.name, job.id, head)
+    previous = previous_datums(store, spec, head)
+    source = source_datums(store, spec.name, request.source)
+    every = spec.reprocess_spec == "every_job" or request.mode == ALL
     salt = str(job.details.get("salt", ""))
     transform = spec.transform_hash
     todo: list[tuple[DatumSpec, str]] = []
     skipped: list[DatumInfo] = []
+    adopted: list[DatumId] = []
     kept_finished: list[DatumInfo] = []
     finished = finished or {}
     for d in datums:
         h = d.hash(salt, transform)
-        prev = previous.get(d.id)
-        reusable = prev is not None and prev.hash == h and prev.state in _REUSABLE
-        if prev is not None and reusable and spec.reprocess_spec != "every_job":
-            # Built directly, not with dataclasses.replace: this runs once per unchanged datum.
-            # No stats: a skipped datum did no work in this job (``list datum`` shows "-").
-            skipped.append(
-                DatumInfo(
-                    id=prev.id,
-                    hash=prev.hash,
-                    state=DatumState.SKIPPED,
-                    files=tuple([i.ref for i in d.inputs]),
-                    outputs=prev.outputs,
-                    reason=prev.reason,
+        if not every and d.id not in forced:
+            prev = _reusable(previous.get(d.id), h)
+            if prev is None and (prev := _reusable(source.reusable.get(d.id), h)) is not None:
+                adopted.append(d.id)
+            if prev is not None:
+                # Built directly, not with dataclasses.replace: this runs per unchanged datum.
+                # No stats: a skipped datum did no work in this job (``list datum``: "-").
+                skipped.append(
+                    DatumInfo(
+                        id=prev.id,
+                        hash=prev.hash,
+                        state=DatumState.SKIPPED,
+                        files=tuple([i.ref for i in d.inputs]),
+                        outputs=prev.outputs,
+                        reason=prev.reason,
+                    )
                 )
-            )
-        elif (done := finished.get(d.id)) and done.hash == h and done.state == DatumState.SUCCESS:
+                continue
+        if (done := finished.get(d.id)) and done.hash == h and done.state == DatumState.SUCCESS:
             kept_finished.append(replace(done, files=tuple([i.ref for i in d.inputs])))
         else:
             todo.append((d, h))
-    kept = {d.id for d in skipped}
+    kept = {d.id for d in skipped} - set(adopted)  # what the output head already holds
     stale = sorted({p for d in previous.values() if d.id not in kept for p in d.outputs})
+    skipped_ids = {d.id for d in skipped}
     return JobPlan(
         inputs=inputs,
         todo=tuple(todo),
@@ -159,7 +183,16 @@ def make_plan(
         stale=tuple(stale),
         order=tuple(d.id for d in datums),
         finished=tuple(kept_finished),
+        adopted=tuple(adopted),
+        recovered=tuple(d.id for d in datums if d.id in source.failed and d.id not in skipped_ids),
+        reprocess=request,
     )
+
+
+def _reusable(prev: DatumInfo | None, h: str) -> DatumInfo | None:
+    """``prev`` if its outputs can stand for a datum of hash ``h``: same hash, and it
+    succeeded (or was skipped, its outputs coming from an earlier job)."""
+    return prev if prev is not None and prev.hash == h and prev.state in REUSABLE else None
 
 
 def resolve_inputs(
@@ -197,11 +230,20 @@ def _input_commit(store: Store, leaf: PfsInput, job_id: JobId, pinned: dict[str,
     return store.inspect_commit(f"{leaf.repo}@{leaf.branch}")
 
 
-def previous_datums(store: Store, spec: PipelineSpec) -> dict[DatumId, DatumInfo]:
-    """Datums of the job that made the output branch's head: what this job compares against."""
+def head_job(store: Store, spec: PipelineSpec) -> JobId | None:
+    """The job that made the output branch's head (its commit id), ``None`` before any."""
     try:
-        head = store.inspect_commit(f"{spec.name}@{spec.output_branch}")
+        return JobId(store.inspect_commit(f"{spec.name}@{spec.output_branch}").id)
     except VersionedError:
+        return None
+
+
+def previous_datums(
+    store: Store, spec: PipelineSpec, head: JobId | None = None
+) -> dict[DatumId, DatumInfo]:
+    """Datums of the job that made the output branch's head: what this job compares against."""
+    head = head or head_job(store, spec)
+    if head is None:
         return {}
-    datums = JobStore(store).load_datums(spec.name, JobId(head.id), stats=False)
+    datums = JobStore(store).load_datums(spec.name, head, stats=False)
     return {d.id: d for d in datums}

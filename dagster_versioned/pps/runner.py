@@ -63,6 +63,7 @@ from dagster_versioned.pps.plan import (
     make_plan,
     save_plan,
 )
+from dagster_versioned.pps.reprocess import Reprocess
 from dagster_versioned.pps.spec import PipelineSpec
 from dagster_versioned.pps.transform import CommandChannel, DatumResult, run_datum
 from dagster_versioned.store import Store
@@ -86,15 +87,25 @@ def run_job(
     params: dict[str, Any] | None = None,
     on_progress: Callable[[JobInfo], None] | None = None,
     channel: CommandChannel | None = None,
+    reprocess: Reprocess | None = None,
 ) -> JobInfo:
     """Run the job to its end in this process and return its record.
 
     Raises ``JobFailed`` unless it ends in SUCCESS. ``pinned`` maps ``repo`` → commit id for
     inputs that must be read at a given commit (the commit a sensor saw), not the branch head.
     ``channel`` carries a ``transform.cmd``'s output (Dagster Pipes inside a Dagster step).
+    ``reprocess`` says which succeeded datums to process again (``reprocess.py``).
     """
     with lease_session():  # one worker lease from plan to output commit, no gap between
-        job = start_job(store, spec, job_id, run_id=run_id, pinned=pinned, on_progress=on_progress)
+        job = start_job(
+            store,
+            spec,
+            job_id,
+            run_id=run_id,
+            pinned=pinned,
+            on_progress=on_progress,
+            reprocess=reprocess,
+        )
         if job.state == JobState.SUCCESS:
             return job
         live = {"job": job}
@@ -117,13 +128,15 @@ def start_job(
     run_id: str | None = None,
     pinned: dict[str, str] | None = None,
     on_progress: Callable[[JobInfo], None] | None = None,
+    reprocess: Reprocess | None = None,
 ) -> JobInfo:
     """CREATED → STARTING → RUNNING: wait for earlier jobs, plan, and record the plan.
 
     A job that already succeeded (its output commit exists) is returned as it is, so running
     the same global job twice is harmless; one that failed is restarted (``restart`` + 1), and
     so is one a lost worker left mid-way. A restart keeps the datums an earlier incarnation
-    finished (same hash, outputs still stored): they are not processed again.
+    finished (same hash, outputs still stored): they are not processed again. ``reprocess``
+    names datums to process although they succeeded before, and the job a rerun reruns.
     """
     jobs = JobStore(store)
     ensure_output_repo(store, spec)
@@ -147,7 +160,8 @@ def start_job(
     notify(on_progress, job)
     with job_guard(store, spec, job, on_progress, step="plan"):
         wait_for_earlier_jobs(jobs, job)
-        plan = make_plan(store, spec, job, pinned or {}, _finished_before(store, spec, job_id))
+        finished = _finished_before(store, spec, job_id)
+        plan = make_plan(store, spec, job, pinned or {}, finished, reprocess)
         # The plan (holding the datums kept from earlier incarnations) is saved before their
         # batch files go, so a kill between the two loses none of them.
         save_plan(store, spec.name, job_id, plan)
@@ -259,6 +273,7 @@ def finish_job(
         if missing:
             raise _Killed(f"{len(missing)} datums were never processed (first: {missing[0]})")
         infos = [by_id[d] for d in plan.order]
+        recovered = plan.recovered
         jobs.save_datums(spec.name, job_id, infos)
         failed = next((i for i in infos if i.state == DatumState.FAILED), None)
         if failed is not None:
@@ -266,14 +281,17 @@ def finish_job(
             ended = save_change(
                 jobs,
                 job,
-                lambda cur: totals(cur, infos).with_state(JobState.FAILURE, reason),
+                lambda cur: totals(cur, infos, recovered).with_state(JobState.FAILURE, reason),
                 on_progress,
             )
             raise JobFailed(ended)
         # FINISHING is claimed before the output commit is written: a job that another
         # process ended meanwhile (a sensor's KILLED) gets no output commit.
         job = save_change(
-            jobs, job, lambda cur: totals(cur, infos).with_state(JobState.FINISHING), on_progress
+            jobs,
+            job,
+            lambda cur: totals(cur, infos, recovered).with_state(JobState.FINISHING),
+            on_progress,
         )
         commit = write_output(store, spec, job, infos, plan)
         if spec.egress:

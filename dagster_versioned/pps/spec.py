@@ -10,72 +10,67 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dagster_versioned.errors import InvalidSpec
-from dagster_versioned.pps.inputs import Input, input_from_spec, validate_names
+import yaml
+
+from dagster_versioned import durations
+from dagster_versioned.errors import InvalidDuration, InvalidSpec
+from dagster_versioned.pps.inputs import Input, input_from_spec, validate_names, with_cron_repos
+from dagster_versioned.pps.protojson import normalise
 from dagster_versioned.store.names import validate_branch_name, validate_repo_name
 
 Transform = Callable[..., Any]
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
-_K8S_ONLY = {
-    "resource_requests",
-    "resource_limits",
-    "sidecar_resource_limits",
-    "sidecar_resource_requests",
-    "scheduling_spec",
-    "pod_spec",
-    "pod_patch",
-    "autoscaling",
-    "service",
-    "spout",
-    "s3_out",
-    "tolerations",
-    "metadata",
-    "tf_job",
-    "datum_set_spec",
-    "spec_commit",
-    "standby",
-    "cache_size",
-    "max_queue_size",
-    "enable_stats",
+_REFUSED = {
+    "spout": "spout pipelines (a long-running process pushing data in) are not supported",
+    "service": "service pipelines (a long-running server) are not supported",
+    "tf_job": "Kubeflow TFJob pipelines are not supported",
+    "determined": "Determined integration is not supported",
+    "dry_run": "a dry run creates no pipeline; drop the field to create it",
+    "s3_out": "writing output through the S3 gateway is not supported; write to /pfs/out",
+    "transform.secrets": "Kubernetes secrets are not supported; pass values in transform.env",
+    "transform.datum_batching": "datum batching (NextDatum) is not supported",
+    "input.pfs.s3": "serving an input through the S3 gateway is not supported",
 }
-_KNOWN = {
-    "pipeline",
-    "description",
-    "input",
-    "transform",
-    "output_branch",
-    "egress",
-    "parallelism_spec",
-    "datum_tries",
-    "job_timeout",
-    "datum_timeout",
-    "salt",
-    "reprocess_spec",
-} | _K8S_ONLY
-_TRANSFORM_KNOWN = {
-    "image",
-    "cmd",
-    "stdin",
-    "env",
-    "err_cmd",
-    "err_stdin",
-    "accept_return_code",
-    "working_dir",
-    "user",
-    "secrets",
-    "image_pull_secrets",
-    "debug",
-    "build",
-    "memory_volume",
-    "dockerfile",
-}
+"""Constructs that change what the pipeline computes: refused by name, never approximated."""
+_PRESENCE = frozenset({"spout", "service", "tf_job", "determined"})
+"""Message fields: protojson counts an empty object as set, so ``"spout": {}`` (how spout
+examples are written) makes a spout pipeline and is refused like any other spout."""
+_IGNORED = frozenset(
+    {
+        "resource_requests",
+        "resource_limits",
+        "sidecar_resource_limits",
+        "sidecar_resource_requests",
+        "scheduling_spec",
+        "pod_spec",
+        "pod_patch",
+        "autoscaling",
+        "tolerations",
+        "metadata",
+        "datum_set_spec",
+        "spec_commit",
+        "update",
+        "reprocess",
+        "cache_size",
+        "max_queue_size",
+        "enable_stats",
+        "standby",
+        "transform.user",
+        "transform.image_pull_secrets",
+        "transform.debug",
+        "transform.dockerfile",
+        "transform.memory_volume",
+        "transform.err_stdin",
+        "transform.build",
+    }
+)
+"""Scheduling and container knobs with no effect on results here: accepted, recorded in
+``PipelineSpec.migration_notes``."""
 _REPROCESS_SPECS = ("until_success", "every_job")
 
 
@@ -104,6 +99,10 @@ class PipelineSpec:
     parallelism: int = 1
     egress: str | None = None
     reprocess_spec: str = "until_success"
+    working_dir: str | None = None
+    """The directory the command runs in (Pachyderm's ``transform.working_dir``)."""
+    migration_notes: tuple[str, ...] = ()
+    """Spec fields accepted without effect here (Kubernetes scheduling knobs), one line each."""
 
     def __post_init__(self) -> None:
         try:
@@ -129,6 +128,7 @@ class PipelineSpec:
                 f"pipeline '{self.name}': reprocess_spec must be 'until_success' or 'every_job', "
                 f"got {self.reprocess_spec!r}"
             )
+        object.__setattr__(self, "input", with_cron_repos(self.input, self.name))
         validate_names(self.input)
 
     @property
@@ -141,7 +141,10 @@ class PipelineSpec:
                 source = getattr(self.fn, "__qualname__", repr(self.fn))
             text = f"fn:{getattr(self.fn, '__module__', '')}.{source}"
         else:
-            text = json.dumps([self.cmd, self.stdin, sorted(self.env.items()), self.image])
+            parts: list[Any] = [self.cmd, self.stdin, sorted(self.env.items()), self.image]
+            if self.working_dir:
+                parts.append(self.working_dir)  # only when set: existing hashes stay put
+            text = json.dumps(parts)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def transform_json(self) -> dict[str, Any]:
@@ -150,8 +153,15 @@ class PipelineSpec:
         raw: dict[str, Any] = {"cmd": list(self.cmd)}
         if self.image:
             raw["image"] = self.image
-        for key, value in (("stdin", list(self.stdin)), ("env", self.env)):
-            if value:
+        if self.working_dir:
+            raw["working_dir"] = self.working_dir
+        for key, value in (
+            ("stdin", list(self.stdin)),
+            ("env", self.env),
+            ("err_cmd", list(self.err_cmd)),
+            ("accept_return_code", list(self.accept_return_code)),
+        ):
+            if value:  # only when set, as protojson: a job's record says all the command ran
                 raw[key] = value
         return raw
 
@@ -165,6 +175,8 @@ class PipelineSpec:
         }
         if self.egress:
             raw["egress"] = {"URL": self.egress}
+        if self.reprocess_spec != "until_success":
+            raw["reprocess_spec"] = self.reprocess_spec
         if self.datum_timeout:
             raw["datum_timeout"] = f"{self.datum_timeout:g}s"
         if self.job_timeout:
@@ -173,58 +185,80 @@ class PipelineSpec:
 
 
 def parse_duration(value: Any, where: str) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return float(value)
-    m = _DURATION.match(str(value).strip())
-    if not m:
-        raise InvalidSpec(f"{where}: invalid duration {value!r}; use a string like '120s' or '5m'")
-    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[m.group(2)]
-    return float(m.group(1)) * scale
+    """Seconds in a Go duration (``1h30m``) or a number of seconds, via ``durations``."""
+    try:
+        return durations.parse_duration(value, where, positive=True)
+    except InvalidDuration as e:
+        raise InvalidSpec(str(e)) from e
 
 
 def load_spec_file(path: str | Path) -> PipelineSpec:
-    """Read a Pachyderm pipeline-spec JSON file into a ``PipelineSpec``."""
+    """Read one Pachyderm pipeline spec (JSON, or YAML for ``.yaml``/``.yml``)."""
+    specs = load_spec_files(path)
+    if len(specs) != 1:
+        raise InvalidSpec(
+            f"pipeline spec {path} holds {len(specs)} pipelines; expected one "
+            "(use load_spec_files for a file of several)"
+        )
+    return specs[0]
+
+
+def load_spec_files(path: str | Path) -> list[PipelineSpec]:
+    """Every pipeline in a spec file, as ``pachctl create pipeline -f`` reads it: JSON objects
+    one after another, or YAML documents separated by ``---``."""
     p = Path(path)
     try:
-        raw = json.loads(p.read_text())
+        text = p.read_text()
     except OSError as e:
         raise InvalidSpec(f"cannot read pipeline spec {p}: {e.strerror or e}") from e
-    except json.JSONDecodeError as e:
-        raise InvalidSpec(f"pipeline spec {p} is not valid JSON: {e}") from e
-    return spec_from_json(raw, str(p))
+    docs = _yaml_documents(text, p) if p.suffix in (".yaml", ".yml") else _json_documents(text, p)
+    if not docs:
+        raise InvalidSpec(f"pipeline spec {p} is empty; expected a pipeline spec object")
+    where = str(p)
+    return [
+        spec_from_json(d, where if len(docs) == 1 else f"{where}[{i}]") for i, d in enumerate(docs)
+    ]
+
+
+def _json_documents(text: str, p: Path) -> list[Any]:
+    decoder = json.JSONDecoder()
+    docs: list[Any] = []
+    pos = 0
+    while (pos := len(text) - len(text[pos:].lstrip())) < len(text):
+        if text.startswith("---", pos):  # pachctl reads JSON with its YAML decoder: '---' splits
+            pos += 3
+            continue
+        try:
+            doc, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as e:
+            raise InvalidSpec(f"pipeline spec {p} is not valid JSON: {e}") from e
+        docs.append(doc)
+    return docs
+
+
+def _yaml_documents(text: str, p: Path) -> list[Any]:
+    try:
+        return [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as e:
+        raise InvalidSpec(f"pipeline spec {p} is not valid YAML: {e}") from e
 
 
 def spec_from_json(raw: Any, where: str = "spec") -> PipelineSpec:
-    if not isinstance(raw, dict):
-        raise InvalidSpec(f"{where}: expected a JSON object, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - _KNOWN)
-    if unknown:
-        raise InvalidSpec(
-            f"{where}: unknown field '{unknown[0]}'; known fields: {', '.join(sorted(_KNOWN))}"
-        )
-    name = (
-        (raw.get("pipeline") or {}).get("name") if isinstance(raw.get("pipeline"), dict) else None
-    )
-    if not name:
-        got = f", got {raw['pipeline']!r}" if "pipeline" in raw else ""
-        raise InvalidSpec(
-            f"{where}: field 'pipeline.name' is required, as in "
-            f'{{"pipeline": {{"name": "my-pipeline"}}}}{got}'
-        )
+    """A ``PipelineSpec`` from a parsed Pachyderm spec, under either key spelling."""
+    try:
+        raw = normalise(raw)
+    except InvalidSpec as e:
+        raise InvalidSpec(f"{where}: {e}") from e
+    notes = _check_constructs(raw, where)
+    name = _pipeline_name(raw, where)
     if "input" not in raw:
         raise InvalidSpec(
-            f"{where}: field 'input' is required (one of pfs, cross, union, join, group)"
+            f"{where}: field 'input' is required (one of pfs, cross, union, join, group, cron)"
         )
     transform = raw.get("transform")
     if not isinstance(transform, dict) or not transform.get("cmd"):
         got = f", got {transform!r}" if "transform" in raw else ""
         raise InvalidSpec(f"{where}: field 'transform.cmd' is required (a list of strings){got}")
-    bad = sorted(set(transform) - _TRANSFORM_KNOWN)
-    if bad:
-        raise InvalidSpec(
-            f"{where}: unknown field 'transform.{bad[0]}'; known fields of 'transform': "
-            f"{', '.join(sorted(_TRANSFORM_KNOWN))}"
-        )
     cmd = transform["cmd"]
     if not isinstance(cmd, list) or not all(isinstance(c, str) for c in cmd):
         raise InvalidSpec(f"{where}: field 'transform.cmd' must be a list of strings, got {cmd!r}")
@@ -233,40 +267,139 @@ def spec_from_json(raw: Any, where: str = "spec") -> PipelineSpec:
         raise InvalidSpec(
             f"{where}: field 'transform.env' must be an object of strings, got {env!r}"
         )
+    working_dir = transform.get("working_dir") or None
+    if working_dir is not None and not isinstance(working_dir, str):
+        raise InvalidSpec(
+            f"{where}: field 'transform.working_dir' must be a path string, got {working_dir!r}"
+        )
     kwargs: dict[str, Any] = {}
-    if "egress" in raw:
-        egress = raw["egress"]
-        url = egress.get("URL") or egress.get("url") if isinstance(egress, dict) else None
-        if not url:
-            raise InvalidSpec(
-                f"{where}: field 'egress' needs a 'URL', as in "
-                f'{{"egress": {{"URL": "s3://bucket/dir"}}}}, got {egress!r}'
-            )
-        kwargs["egress"] = url
+    if raw.get("egress") is not None:
+        kwargs["egress"] = _egress_url(raw["egress"], where)
     for key in ("datum_timeout", "job_timeout"):
-        if key in raw:
+        if raw.get(key) is not None:
             kwargs[key] = parse_duration(raw[key], f"{where}: field '{key}'")
-    if "datum_tries" in raw:
+    if raw.get("datum_tries") is not None:
         kwargs["datum_tries"] = _int(raw["datum_tries"], f"{where}: field 'datum_tries'")
-    if "parallelism_spec" in raw:
+    if raw.get("parallelism_spec") is not None:
         ps = raw["parallelism_spec"]
         value = ps.get("constant", 1) if isinstance(ps, dict) else ps
         kwargs["parallelism"] = max(_int(value, f"{where}: field 'parallelism_spec'"), 1)
     return PipelineSpec(
         name=name,
-        input=input_from_spec(raw["input"]),
+        input=input_from_spec(_without_projects(raw["input"], "input", where)),
         cmd=tuple(cmd),
         stdin=tuple(transform.get("stdin") or ()),
         env={str(k): str(v) for k, v in env.items()},
-        image=transform.get("image"),
+        image=transform.get("image") or None,
         err_cmd=tuple(transform.get("err_cmd") or ()),
         accept_return_code=tuple(int(c) for c in transform.get("accept_return_code") or ()),
-        output_branch=raw.get("output_branch", "master"),
-        description=raw.get("description", ""),
-        salt=str(raw.get("salt", "")),
-        reprocess_spec=raw.get("reprocess_spec", "until_success"),
+        output_branch=raw.get("output_branch") or "master",
+        description=raw.get("description") or "",
+        salt=str(raw.get("salt") or ""),
+        reprocess_spec=raw.get("reprocess_spec") or "until_success",
+        working_dir=working_dir,
+        migration_notes=notes,
         **kwargs,
     )
+
+
+def _set(value: Any) -> bool:
+    """protojson's presence: a zero value (``false``, ``""``, ``[]``, ``{}``) is as if absent."""
+    return value not in (None, False, "", [], {}, 0)
+
+
+def _check_constructs(raw: dict[str, Any], where: str) -> tuple[str, ...]:
+    """Refuse what would change results; a note for each scheduling knob that is ignored."""
+    flat: dict[str, Any] = dict(raw)
+    for key, value in (raw.get("transform") or {}).items():
+        flat[f"transform.{key}"] = value
+    for pfs in _pfs_inputs(raw.get("input")):
+        if _set(pfs.get("s3")):
+            flat["input.pfs.s3"] = True
+    for key, why in _REFUSED.items():
+        value = flat.get(key)
+        if _set(value) or (key in _PRESENCE and value is not None):
+            raise InvalidSpec(f"{where}: field '{key}': {why}")
+    return tuple(
+        f"{key}: ignored (no effect outside Kubernetes)"
+        for key in sorted(_IGNORED)
+        if _set(flat.get(key))
+    )
+
+
+def _pfs_inputs(inp: Any) -> list[dict[str, Any]]:
+    if not isinstance(inp, dict):
+        return []
+    found = [inp["pfs"]] if isinstance(inp.get("pfs"), dict) else []
+    for key in ("cross", "union", "join", "group"):
+        for child in inp.get(key) or ():
+            found += _pfs_inputs(child)
+    return found
+
+
+def _pipeline_name(raw: dict[str, Any], where: str) -> str:
+    pipeline = raw.get("pipeline")
+    name = pipeline.get("name") if isinstance(pipeline, dict) else None
+    if not name:
+        got = f", got {pipeline!r}" if "pipeline" in raw else ""
+        raise InvalidSpec(
+            f"{where}: field 'pipeline.name' is required, as in "
+            f'{{"pipeline": {{"name": "my-pipeline"}}}}{got}'
+        )
+    project = (pipeline.get("project") or {}).get("name") if pipeline else None
+    _check_project(project, "pipeline.project.name", where)
+    return str(name)
+
+
+def _check_project(project: Any, field_path: str, where: str) -> None:
+    """Only Pachyderm's ``default`` project: one store is one project. Mapping another project
+    onto repo names (``staging_images``) could collide with a real repo of that name, and
+    dropping it would merge ``staging/images`` into ``default/images`` — both give wrong data."""
+    if project not in (None, "", "default"):
+        raise InvalidSpec(
+            f"{where}: field '{field_path}' is {project!r}: only the 'default' project is "
+            "supported (one store holds one project); use a separate store root for each "
+            "project and drop the field"
+        )
+
+
+def _without_projects(inp: Any, path: str, where: str) -> Any:
+    """``inp`` with ``project`` (checked to be the default one) removed from pfs/cron inputs."""
+    if not isinstance(inp, dict):
+        return inp
+    out: dict[str, Any] = {}
+    for key, value in inp.items():
+        if key in ("pfs", "cron") and isinstance(value, dict):
+            _check_project(value.get("project"), f"{path}.{key}.project", where)
+            out[key] = {k: v for k, v in value.items() if k != "project"}
+        elif key in ("cross", "union", "join", "group") and isinstance(value, list):
+            out[key] = [
+                _without_projects(c, f"{path}.{key}[{i}]", where) for i, c in enumerate(value)
+            ]
+        else:
+            out[key] = value
+    return out
+
+
+def _egress_url(egress: Any, where: str) -> str:
+    if not isinstance(egress, dict):
+        egress = {"URL": egress} if isinstance(egress, str) else {"URL": None, "value": egress}
+    if egress.get("sql_database") is not None:
+        raise InvalidSpec(f"{where}: field 'egress.sql_database': SQL egress is not supported")
+    storage = egress.get("object_storage") or {}
+    url = egress.get("URL") or (storage.get("url") if isinstance(storage, dict) else None)
+    extra = sorted(set(egress) - {"URL", "object_storage"})
+    if url and extra:
+        raise InvalidSpec(
+            f"{where}: unknown field 'egress.{extra[0]}'; known fields of 'egress': "
+            "URL, object_storage (each also in lowerCamelCase)"
+        )
+    if not url:
+        raise InvalidSpec(
+            f"{where}: field 'egress' needs a 'URL', as in "
+            f'{{"egress": {{"URL": "s3://bucket/dir"}}}}, got {egress!r}'
+        )
+    return str(url)
 
 
 def _int(value: Any, where: str) -> int:

@@ -2,11 +2,11 @@
 
 Each datum gets a private scratch directory laid out like a Pachyderm worker's: inputs under
 ``pfs/<input name>/<matched path>`` and an empty ``pfs/out``. A Python transform receives a
-``Datum`` pointing there; a ``transform.cmd`` runs as a subprocess (argv, no shell) with the same
-paths in its environment — ``PFS_<NAME>``, ``PFS_OUT``, ``PFS_ROOT`` and Pachyderm's own
-``<name>``, ``<name>_COMMIT``, ``PACH_DATUM_ID``, ``PACH_JOB_ID``, ``PACH_OUTPUT_COMMIT_ID`` — and
-every ``/pfs/`` in its arguments and stdin pointed at the scratch ``pfs`` directory, so a spec
-written for a container runs unchanged.
+``Datum`` pointing there; a ``transform.cmd`` runs as a subprocess (argv, no shell) that sees
+that directory at ``/pfs`` — in a private mount namespace where the machine allows one, else by
+rewriting ``/pfs`` in its arguments and stdin (``sandbox.py``) — with Pachyderm's environment
+(``cmd_env``) and ``transform.working_dir`` as its directory, so a spec written for a container
+runs unchanged.
 
 Where the command's output goes is a ``CommandChannel``'s business: with none (``dvctl``, plain
 ``run_job``) its lines go to the ``dagster_versioned.pipelines`` logger; inside a Dagster step the
@@ -28,14 +28,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from dagster_versioned.errors import VersionedError
 from dagster_versioned.pps.commands import commands_cancelled, run_command
 from dagster_versioned.pps.datums import DatumInput, DatumSpec
+from dagster_versioned.pps.inputs import pfs_inputs
 from dagster_versioned.pps.jobs import DatumState, JobStats
+from dagster_versioned.pps.output import InputFiles
+from dagster_versioned.pps.sandbox import pfs_mode, rewrite, scripts_naming_pfs, wrap
 from dagster_versioned.pps.spec import PipelineSpec
 from dagster_versioned.store import Store
 from dagster_versioned.store.trees import Entry
 
-_PFS_WORD = re.compile(r"(?<![\w./-])/pfs(?=/|$)")
 log = logging.getLogger("dagster_versioned.pipelines")
 
 
@@ -145,14 +148,24 @@ def materialize(store: Store, inputs: tuple[DatumInput, ...], root: Path) -> int
     )
 
 
-def collect_outputs(store: Store, out: Path) -> tuple[dict[str, Entry], int]:
+def collect_outputs(
+    store: Store, out: Path, inputs: tuple[DatumInput, ...] = ()
+) -> tuple[dict[str, Entry], int]:
     """Store every file under ``out``; returns path → entry and the bytes uploaded.
 
-    A symlink is followed to a file inside the datum's ``pfs`` folder (an output linked to an
-    input, as Pachyderm allows), never beyond it (``store/upload.py``).
+    A symlink to one of the datum's input files is stored by reference (its entry, as
+    Pachyderm's shuffle example expects), one inside ``out`` by content; any other is refused
+    (``store/upload.py``, ``LinkOutside``). Bytes count only what was read and stored.
     """
-    outputs = {f"/{rel}": entry for rel, entry in store.upload(out, allowed=[out.parent])}
-    return outputs, sum(e.size for e in outputs.values())
+    linked = InputFiles(store, inputs, out.parent)
+    outputs: dict[str, Entry] = {}
+    uploaded = 0
+    for rel, entry in store.upload_outputs(
+        out, inputs=linked, allowed=[out.parent], mounted=("/pfs", out.parent)
+    ):
+        outputs[f"/{rel}"] = entry
+        uploaded += 0 if linked.is_reference(entry) else entry.size
+    return outputs, uploaded
 
 
 def run_datum(
@@ -198,7 +211,12 @@ def run_datum(
             )
             continue
         t2 = time.perf_counter()
-        outputs, uploaded = collect_outputs(store, root / "out")
+        try:
+            outputs, uploaded = collect_outputs(store, root / "out", datum.inputs)
+        except VersionedError as e:  # a refused symlink: the datum's fault, not ours
+            reason = str(e)
+            log.warning("datum %s of %s failed: %s", datum.id, spec.name, reason)
+            break
         t3 = time.perf_counter()
         shutil.rmtree(root.parent, ignore_errors=True)
         stats = stats + JobStats(
@@ -253,26 +271,56 @@ def _call_with_timeout(fn: Any, datum: Datum, timeout: float | None) -> None:
 
 
 def cmd_env(spec: PipelineSpec, datum: DatumSpec, root: Path, job_id: str) -> dict[str, str]:
+    """What Pachyderm's ``UserCodeEnv`` gives user code, ``root`` standing for ``/pfs``.
+
+    Per input: ``<name>`` (its matched path), ``<name>_COMMIT``, and
+    ``PACH_DATUM_<name>_JOIN_ON`` / ``_GROUP_BY`` when the input joins or groups; then
+    ``PACH_DATUM_ID``, ``PACH_JOB_ID``, ``PACH_OUTPUT_COMMIT_ID`` (the output commit is the
+    job's id). ``transform.env`` is the container's environment there, so those win over it.
+    ``PFS_ROOT``, ``PFS_OUT``, ``PFS_<NAME>`` are ours, for code written against this package.
+    """
     env = {**os.environ, **spec.env}
-    env.update(
-        PFS_ROOT=str(root),
-        PFS_OUT=str(root / "out"),
-        PACH_DATUM_ID=datum.id,
-        PACH_JOB_ID=job_id,
-        PACH_OUTPUT_COMMIT_ID=job_id,
-    )
+    env.update(PFS_ROOT=str(root), PFS_OUT=str(root / "out"))
+    leaves = {leaf.input_name: leaf for leaf in pfs_inputs(spec.input)} if spec.input else {}
     for inp in datum.inputs:
         safe = re.sub(r"\W", "_", inp.name)
         env[f"PFS_{safe.upper()}"] = str(root / inp.name)
+    for inp in datum.inputs:
         env[inp.name] = str(root / inp.name / inp.path.lstrip("/"))
         env[f"{inp.name}_COMMIT"] = inp.commit
-        if inp.key:
+        leaf = leaves.get(inp.name)
+        if inp.key and (leaf is None or leaf.join_on):
             env[f"PACH_DATUM_{inp.name}_JOIN_ON"] = inp.key
+        elif inp.key:
+            env[f"PACH_DATUM_{inp.name}_GROUP_BY"] = inp.key
+    env.update(PACH_DATUM_ID=datum.id, PACH_JOB_ID=job_id, PACH_OUTPUT_COMMIT_ID=job_id)
     return env
 
 
-def _rewrite(text: str, root: Path) -> str:
-    return _PFS_WORD.sub(str(root), text)
+_LOGGED: set[str] = set()
+_LOGGED_LOCK = threading.Lock()
+
+
+def _note_mode(spec: PipelineSpec, job_id: str, mode: str) -> None:
+    """Say once per job how its commands see ``/pfs``: it decides whether a hard-coded path
+    in a script works."""
+    key = f"{spec.name}@{job_id}"
+    with _LOGGED_LOCK:
+        if key in _LOGGED:
+            return
+        _LOGGED.add(key)
+    how = "rewritten in cmd and stdin only" if mode == "rewrite" else f"mounted ({mode})"
+    log.info("job %s: /pfs is %s", key, how)
+
+
+def _working_dir(spec: PipelineSpec, root: Path, namespaced: bool) -> str:
+    """Pachyderm runs user code in ``/`` + ``transform.working_dir``; without one, in the
+    datum's scratch folder (the image's own working directory has no meaning here)."""
+    wd: str | None = getattr(spec, "working_dir", None)
+    if not wd:
+        return str(root.parent)
+    path = os.path.join("/", wd)
+    return path if namespaced else rewrite(path, root)
 
 
 def _run_cmd(
@@ -284,15 +332,24 @@ def _run_cmd(
     job_id: str,
     accept: tuple[int, ...],
     channel: CommandChannel,
+    *,
+    check_empty: bool = True,
 ) -> None:
-    argv = [_rewrite(a, root) for a in cmd]
-    data = "\n".join(_rewrite(line, root) for line in stdin) + ("\n" if stdin else "")
+    mode = pfs_mode()
+    _note_mode(spec, job_id, mode)
+    namespaced = mode != "rewrite"
+    view = Path("/pfs") if namespaced else root
+    argv = list(cmd) if namespaced else [rewrite(a, root) for a in cmd]
+    lines = stdin if namespaced else tuple(rewrite(line, root) for line in stdin)
+    data = "\n".join(lines) + ("\n" if lines else "")
+    cwd = _working_dir(spec, root, namespaced)
+    run_argv = wrap(mode, argv, root, cwd, root.parent / "root") if namespaced else argv
     with channel.session(spec.name, datum.id, job_id) as extra_env:
         out, err, code = run_command(
-            argv,
+            run_argv,
             data.encode(),
-            env={**cmd_env(spec, datum, root, job_id), **extra_env},
-            cwd=root.parent,
+            env={**cmd_env(spec, datum, view, job_id), **extra_env},
+            cwd=root.parent if namespaced else Path(cwd),
             timeout=spec.datum_timeout,
             job=f"{spec.name}@{job_id}",
         )
@@ -305,6 +362,28 @@ def _run_cmd(
     if code != 0 and code not in accept:
         tail = stderr.strip().splitlines()[-5:]
         raise RuntimeError(f"{argv[0]} exited with code {code}: {' | '.join(tail)}")
+    if not namespaced and check_empty:
+        search_path = spec.env.get("PATH", os.environ.get("PATH"))
+        _refuse_silent_rewrite(argv, lines, root, Path(cwd), search_path)
+
+
+def _refuse_silent_rewrite(
+    argv: list[str], lines: tuple[str, ...], root: Path, cwd: Path, search_path: str | None
+) -> None:
+    """Fail a datum that had input, wrote nothing, and ran a script hard-coding ``/pfs``:
+    rewriting never reaches inside a script, so it read and wrote nothing — a job that
+    succeeds empty would hide that."""
+    if any((root / "out").iterdir()) or not any(
+        p.is_file() for d in root.iterdir() if d.name != "out" for p in d.rglob("*")
+    ):
+        return
+    scripts = scripts_naming_pfs([*argv, *lines], cwd, search_path)
+    if scripts:
+        raise RuntimeError(
+            f"{', '.join(scripts)} hard-codes /pfs, which is rewritten only in cmd and stdin "
+            "here (DAGSTER_VERSIONED_PFS=rewrite, or no bwrap/unshare), and the datum wrote "
+            "no output; install bubblewrap so commands see a real /pfs"
+        )
 
 
 def _recover(
@@ -313,7 +392,7 @@ def _recover(
     root = scratch / datum.id / "pfs"
     (root / "out").mkdir(parents=True, exist_ok=True)
     try:
-        _run_cmd(spec.err_cmd, (), spec, datum, root, job_id, (), channel)
+        _run_cmd(spec.err_cmd, (), spec, datum, root, job_id, (), channel, check_empty=False)
     except (RuntimeError, TimeoutError):
         return False
     finally:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from dagster_versioned.errors import StorageError, VersionedError
+from dagster_versioned.errors import CommitNotFound, StorageError, VersionedError
 from dagster_versioned.store import layout
 from dagster_versioned.store.backend import Backend
 from dagster_versioned.store.branches import Branches
@@ -30,7 +30,8 @@ from dagster_versioned.store.commit_ops import Commits
 from dagster_versioned.store.commits import Commit, CommitRef, Origin, canonical_json
 from dagster_versioned.store.credentials import redact_url, scrub_credentials
 from dagster_versioned.store.file_ops import Files
-from dagster_versioned.store.objects import ObjectStore
+from dagster_versioned.store.names import parse_ref, parse_rev_ref
+from dagster_versioned.store.objects import ObjectId, ObjectStore
 from dagster_versioned.store.opening import open_backend
 from dagster_versioned.store.records import (
     BranchInfo,
@@ -47,7 +48,7 @@ from dagster_versioned.store.transaction import CommitWriter, FileData
 from dagster_versioned.store.trees import Entry, TreeStore
 from dagster_versioned.store.trigger_engine import CustomCondition, TriggerEngine
 from dagster_versioned.store.triggers import Trigger
-from dagster_versioned.store.upload import upload_dir, upload_files
+from dagster_versioned.store.upload import upload_dir, upload_files, upload_outputs
 
 FORMAT_VERSION = 1
 
@@ -91,9 +92,17 @@ class Store:
         )
 
     @classmethod
-    def open(cls, url: str, *, single_writer: bool = False, **storage_options: Any) -> Store:
-        """Open (creating if needed) the store at ``url``: a path, ``s3://…``, ``memory://…``."""
-        store = cls(open_backend(str(url), single_writer=single_writer, **storage_options))
+    def open(
+        cls, url: str, *, single_writer: bool = False, create: bool = True, **storage_options: Any
+    ) -> Store:
+        """Open (creating if needed) the store at ``url``: a path, ``s3://…``, ``memory://…``.
+
+        ``create=False`` raises ``StoreNotFound`` instead of creating a missing store.
+        """
+        backend = open_backend(
+            str(url), single_writer=single_writer, create=create, **storage_options
+        )
+        store = cls(backend)
         try:
             store._init_root()
         except Exception as e:  # e.g. botocore quoting a bucket name with a secret in it
@@ -154,12 +163,15 @@ class Store:
         """Create a branch, or move its head (``head=`` any ref), or set its trigger."""
         return self.branches.create(ref, head=head, trigger=trigger)
 
-    def inspect_branch(self, ref: str) -> BranchInfo:
-        return self.branches.inspect(ref)
+    def inspect_branch(self, ref: str, *, open_head: bool = False) -> BranchInfo:
+        """The branch. Its head is its last finished commit, what sensors and jobs act on;
+        ``open_head=True`` shows its open commit as the head instead, as pachctl does."""
+        return self.branches.inspect(ref, open_head=open_head)
 
-    def list_branch(self, repo: str) -> list[BranchInfo]:
-        """The repo's branches, newest first (as pachctl lists them)."""
-        return self.branches.infos(repo)
+    def list_branch(self, repo: str, *, open_heads: bool = False) -> list[BranchInfo]:
+        """The repo's branches, newest first (as pachctl lists them); ``open_heads=True``: a
+        branch's open commit is its head, and a branch made by ``start_commit`` is listed."""
+        return self.branches.infos(repo, open_heads=open_heads)
 
     def delete_branch(self, ref: str) -> None:
         """Delete a branch (and its trigger); its commits stay readable by id."""
@@ -230,11 +242,24 @@ class Store:
         """Abandon an open commit: its writes are dropped and the branch is unchanged."""
         self.commits.delete(ref)
 
-    def inspect_commit(self, ref: str) -> Commit:
-        return self.commits.inspect(ref)
+    def inspect_commit(self, ref: str, *, open_head: bool = False) -> Commit:
+        """The commit ``ref`` names (an open one by its id). A branch names its last finished
+        commit, what jobs and the IO manager read; ``open_head=True``: its open commit, if it
+        has one, as ``pachctl inspect commit repo@branch`` shows (``resolve.py``)."""
+        return self.resolver.resolve(parse_rev_ref(ref), allow_open=True, open_head=open_head)
 
-    def list_commit(self, ref: str, *, number: int | None = None) -> list[Commit]:
-        """Commits of ``repo@branch`` (its history, newest first) or of a whole ``repo``."""
+    def list_commit(
+        self, ref: str, *, number: int | None = None, open_head: bool = False
+    ) -> list[Commit]:
+        """Commits of ``repo@branch`` (its history, newest first) or of a whole ``repo``.
+
+        ``open_head=True``: the history of ``repo@ref`` starts at the commit
+        ``inspect_commit(ref, open_head=True)`` names, so ``master^1`` is the finished head
+        while a commit is open on master (``resolve.py``), as in pachctl.
+        """
+        rev = parse_ref(ref).rev
+        if open_head and rev is not None:
+            return self.resolver.history(rev, number=number)
         return self.commits.history(ref, number=number)
 
     def list_commit_set(self, commit_id: str) -> list[Commit]:
@@ -245,9 +270,25 @@ class Store:
         """Global commit sets, newest first (``dvctl list commit`` with no repo)."""
         return self.commits.list_sets(number=number)
 
-    def wait_commit(self, ref: str, *, timeout: float | None = None) -> Commit:
-        """Block until the commit is finished; ``CommitNotFinished`` after ``timeout`` seconds."""
-        return self.commits.wait(ref, timeout=timeout)
+    def wait_commit(
+        self, ref: str, *, timeout: float | None = None, open_head: bool = False
+    ) -> Commit:
+        """Block until the commit is finished; ``CommitNotFinished`` after ``timeout`` seconds.
+
+        ``open_head=True``: a branch with an open commit waits for that commit, as
+        ``pachctl wait commit repo@branch`` does (without it a branch names its last finished
+        head, returned at once). The commit is pinned by id first: once it lands the branch
+        may already name a newer one. ``CommitNotFound`` if it is deleted before it finishes.
+        """
+        if not open_head:
+            return self.commits.wait(ref, timeout=timeout)
+        pinned = self.inspect_commit(ref, open_head=True)
+        try:
+            return self.commits.wait(f"{pinned.repo}@{pinned.id}", timeout=timeout)
+        except CommitNotFound:
+            raise CommitNotFound(
+                f"{pinned.repo}@{pinned.id}", "it was deleted before it finished"
+            ) from None
 
     def ancestors(self, commit: Commit) -> Iterator[Commit]:
         """The commit's parents, nearest first."""
@@ -359,6 +400,23 @@ class Store:
     def upload_files(self, root: Path, paths: Iterable[str]) -> Iterator[tuple[str, Entry]]:
         """Store the files at ``paths`` below ``root``, chosen by the caller's own walk."""
         return upload_files(self.objects, root, paths)
+
+    def upload_outputs(
+        self,
+        root: Path,
+        *,
+        inputs: Mapping[str, Entry],
+        allowed: Iterable[Path] = (),
+        mounted: tuple[str, Path] | None = None,
+    ) -> Iterator[tuple[str, Entry]]:
+        """Store a datum's output folder: links to its input files by reference, links into
+        ``root`` by content, any other link refused (``upload.py``, ``LinkOutside``)."""
+        return upload_outputs(self.objects, root, inputs=inputs, allowed=allowed, mounted=mounted)
+
+    def objects_exist(self, ids: Iterable[ObjectId]) -> list[bool]:
+        """Whether each object is stored (asked concurrently): a skipped datum's outputs are
+        reused only if every chunk they name is still there."""
+        return self.objects.exists_many(list(ids))
 
     def export(self, ref: str, url: str) -> int:
         """Copy the file or directory at ``ref`` to an fsspec URL; returns the files written."""

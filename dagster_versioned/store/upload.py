@@ -7,7 +7,10 @@ this module so they agree on two things that matter:
   file inside the folder or one of the caller's ``allowed`` roots, compared by
   ``os.path.commonpath`` — a string prefix test would also accept a sibling ``out-evil``.
   Symlinked directories are not entered, so a link cannot pull in a tree from elsewhere;
-  other special files (fifos, sockets) are skipped;
+  other special files (fifos, sockets) are skipped. A datum's ``/pfs/out`` is stricter
+  (``upload_outputs``): a link to one of the datum's input files is stored by reference (the
+  input's entry, no byte read), one into ``out`` by content, and any other is an error naming
+  link and target — an output is never silently dropped;
 - **small files go in batches**: their bytes are read whole and stored with
   ``put_many``, one pack per batch of new objects, instead of one loose object per file; large
   files stream in chunks (kernel copies on local disk). Each file is opened once (size from
@@ -18,10 +21,11 @@ this module so they agree on two things that matter:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Protocol
 
+from dagster_versioned.errors import VersionedError
 from dagster_versioned.store.objects import ObjectId
 from dagster_versioned.store.trees import Entry
 
@@ -79,6 +83,66 @@ def upload_files(
     yield from _flush(objects, batch)
 
 
+class LinkOutside(VersionedError):
+    """A symlink in a datum's output pointing where no output may come from."""
+
+    def __init__(self, link: str, target: str) -> None:
+        super().__init__(
+            f"output symlink '{link}' points to '{target}', which is neither a file in the "
+            "output folder nor one of the datum's input files; copy the file instead"
+        )
+
+
+def upload_outputs(
+    objects: Uploader,
+    root: Path,
+    *,
+    inputs: Mapping[str, Entry],
+    allowed: Iterable[Path] = (),
+    mounted: tuple[str, Path] | None = None,
+) -> Iterator[tuple[str, Entry]]:
+    """Store a datum's output folder ``root``; yields ``(relative path, file entry)``.
+
+    ``inputs`` maps the real local path of an input file to its stored entry: a link to it
+    yields that entry as it is (Pachyderm's shuffle pattern costs no copy). Links resolving
+    to a file in ``root`` or ``allowed`` are stored by content; any other raises
+    ``LinkOutside``. ``mounted`` is ``("/pfs", local folder)`` when the command saw that folder
+    at ``/pfs``: its links name ``/pfs/...``, which only mean something there. Files stored by
+    content come first, sorted; links by reference follow.
+    """
+    real_roots = [os.path.realpath(p) for p in (root, *allowed)]
+    read_at: list[tuple[str, str]] = []  # (what upload_files opens: below root or absolute, rel)
+    by_reference: list[tuple[str, Entry]] = []
+    for rel, full in walk_local(root, allowed=allowed, links=True):
+        if not os.path.islink(full):
+            read_at.append((rel, rel))
+            continue
+        target = _resolve(full, mounted)
+        entry = inputs.get(target)
+        if entry is not None and entry.kind == "file":
+            by_reference.append((rel, entry))
+        elif os.path.isfile(target) and any(
+            os.path.commonpath([r, target]) == r for r in real_roots
+        ):
+            read_at.append((target, rel))  # by content, read at the resolved file (a /pfs link too)
+        else:
+            raise LinkOutside(f"/{rel}", os.readlink(full))
+    stored = upload_files(objects, root, [path for path, _ in read_at])
+    for (_, rel), (_, entry) in zip(read_at, stored, strict=True):
+        yield rel, entry
+    yield from by_reference
+
+
+def _resolve(link: str, mounted: tuple[str, Path] | None) -> str:
+    """The real path a link names, reading ``/pfs/...`` as the folder mounted there."""
+    target = os.readlink(link)
+    if mounted is not None:
+        at, local = mounted
+        if target == at or target.startswith(f"{at}/"):
+            target = os.fspath(local) + target[len(at) :]
+    return os.path.realpath(os.path.join(os.path.dirname(link), target))
+
+
 def file_entry(chunks: list[ObjectId], size: int) -> Entry:
     return Entry("file", size, 1, chunks=tuple(chunks))
 
@@ -91,9 +155,12 @@ def _flush(objects: Uploader, batch: list[tuple[str, bytes]]) -> Iterator[tuple[
         yield rel, file_entry([next(oids)] if data else [], len(data))
 
 
-def walk_local(root: Path, *, allowed: Iterable[Path] = ()) -> Iterator[tuple[str, str]]:
+def walk_local(
+    root: Path, *, allowed: Iterable[Path] = (), links: bool = False
+) -> Iterator[tuple[str, str]]:
     """``(relative path, full path)`` of every file below ``root``, sorted, depth first,
-    following the symlink rule of the module docstring."""
+    following the symlink rule of the module docstring; ``links`` yields every symlink that
+    is not a directory, for the caller to judge."""
     real_roots = [os.path.realpath(p) for p in (root, *allowed)]
     stack: list[tuple[str, str]] = [(os.fspath(root), "")]
     while stack:
@@ -106,7 +173,7 @@ def walk_local(root: Path, *, allowed: Iterable[Path] = ()) -> Iterator[tuple[st
             if entry.is_dir(follow_symlinks=False):
                 subdirs.append((entry.path, f"{rel}/"))
             elif entry.is_file(follow_symlinks=False) or (
-                entry.is_symlink() and _links_inside(entry.path, real_roots)
+                entry.is_symlink() and (links or _links_inside(entry.path, real_roots))
             ):
                 yield rel, entry.path
         stack.extend(reversed(subdirs))
@@ -119,4 +186,13 @@ def _links_inside(link: str, real_roots: list[str]) -> bool:
     return any(os.path.commonpath([r, target]) == r for r in real_roots)
 
 
-__all__ = ["SMALL_FILE", "Uploader", "file_entry", "upload_dir", "upload_files", "walk_local"]
+__all__ = [
+    "SMALL_FILE",
+    "LinkOutside",
+    "Uploader",
+    "file_entry",
+    "upload_dir",
+    "upload_files",
+    "upload_outputs",
+    "walk_local",
+]

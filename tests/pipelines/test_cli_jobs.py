@@ -151,7 +151,9 @@ def test_list_pipeline_shows_each_pipeline_and_its_input(dag):
     assert code == 0
     lines = {line.split()[0]: line for line in out.splitlines()[1:]}
     assert "images:/*" in lines["edges"]
-    assert "running / success" in lines["montage"]
+    # No Dagster instance says whether the pipeline's sensor runs: the state is "-", never a
+    # made-up "running"; the last job's state follows.
+    assert "- / success" in lines["montage"]
 
 
 def test_stop_job_of_a_finished_job_is_an_error_naming_its_state(dag):

@@ -13,7 +13,7 @@ import pytest
 from dagster_versioned.errors import InvalidPath
 from dagster_versioned.pps.transform import collect_outputs
 from dagster_versioned.store import Store
-from dagster_versioned.store.upload import upload_dir
+from dagster_versioned.store.upload import LinkOutside, upload_dir
 
 
 @pytest.fixture
@@ -140,11 +140,13 @@ def test_a_datums_outputs_never_include_a_sibling_folder_linked_in(
     (pfs / "out-evil" / "x").write_bytes(b"x")
     (pfs / "out" / "cat.png").symlink_to(pfs / "images" / "cat.png")  # Pachyderm's idiom
     (pfs / "out" / "x").symlink_to(pfs / "out-evil" / "x")
-    (tmp_path / "elsewhere").write_bytes(b"e")
-    (pfs / "out" / "e").symlink_to(tmp_path / "elsewhere")
     outputs, uploaded = collect_outputs(store, pfs / "out")
     assert sorted(outputs) == ["/cat.png", "/x"]  # both inside the datum's pfs folder
     assert uploaded == 4
+    (tmp_path / "elsewhere").write_bytes(b"e")
+    (pfs / "out" / "e").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(LinkOutside, match="'/e' points to"):  # refused, never dropped
+        collect_outputs(store, pfs / "out")
 
 
 def test_small_files_of_a_folder_are_stored_in_one_pack(store: Store, tmp_path: Path) -> None:
