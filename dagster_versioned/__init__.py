@@ -33,6 +33,7 @@ _LAZY: dict[str, str] = {
     "branch_sensor": "dagster_versioned.io.sensors",
     "branch_sensors_for": "dagster_versioned.io.sensors",
     "repo_source_asset": "dagster_versioned.io.sources",
+    "repo_observation_sensor": "dagster_versioned.io.sources",
     # fsck and gc as asset checks (issue 11)
     "store_health_checks": "dagster_versioned.io.checks",
     # Pipelines (issue 7)
@@ -41,6 +42,7 @@ _LAZY: dict[str, str] = {
     "union": "dagster_versioned.pps.inputs",
     "join": "dagster_versioned.pps.inputs",
     "group": "dagster_versioned.pps.inputs",
+    "cron": "dagster_versioned.pps.inputs",
     "Datum": "dagster_versioned.pps.transform",
     "PipelineSpec": "dagster_versioned.pps.spec",
     "JobInfo": "dagster_versioned.pps.jobs",
@@ -62,6 +64,9 @@ _LAZY: dict[str, str] = {
     "get_params": "dagster_versioned.gridcore.params",
     "read_parameters_file": "dagster_versioned.gridcore.params_file",
     "write_parameters_file": "dagster_versioned.gridcore.params_file",
+    # Dagster components (issue 21): `dg` lists the classes that dir(dagster_versioned) shows
+    "PipelineSpecsComponent": "dagster_versioned.components",
+    "eager_on_data_change": "dagster_versioned.pipelines.automation",
 }
 
 __all__ = [
@@ -78,6 +83,12 @@ __all__ = [
     "VersionedError",
     *sorted(_LAZY),
 ]
+
+
+def __dir__() -> list[str]:
+    """The lazy names too: ``dg list components`` finds components with ``dir(module)`` (then
+    ``getattr``, which imports them; ``dg`` imports Dagster anyway)."""
+    return sorted({*globals(), *_LAZY})
 
 
 def __getattr__(name: str) -> Any:

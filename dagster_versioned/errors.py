@@ -11,6 +11,7 @@ fits, the class inherits it too, so code that only knows ``FileNotFoundError`` o
     │   ├── BranchNotFound (FileNotFoundError)
     │   ├── CommitNotFound (FileNotFoundError)
     │   ├── PathNotFound (FileNotFoundError)
+    │   ├── StoreNotFound (FileNotFoundError)
     │   └── JobNotFound
     ├── AlreadyExists (FileExistsError)
     ├── InvalidArgument (ValueError)
@@ -19,7 +20,8 @@ fits, the class inherits it too, so code that only knows ``FileNotFoundError`` o
     │   ├── InvalidPath
     │   ├── InvalidTrigger
     │   ├── InvalidParameters
-    │   └── InvalidSpec
+    │   ├── InvalidSpec
+    │   └── InvalidDuration
     ├── StateError
     │   ├── CommitNotFinished
     │   ├── CommitFinished
@@ -119,6 +121,23 @@ class PathNotFound(NotFound, FileNotFoundError):
         return f"path '{self.path}' not found in {self.ref}"
 
 
+class StoreNotFound(NotFound, FileNotFoundError):
+    """No store at the location, and the caller asked not to create one (a reading command).
+
+    ``url`` is the location as given, credentials redacted.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return (
+            f"no store at {self.url}: give the location of an existing store "
+            "(nothing was created; writing to a location creates a store there)"
+        )
+
+
 class JobNotFound(NotFound):
     """No job record answers to the name."""
 
@@ -153,6 +172,10 @@ class InvalidParameters(InvalidArgument):
 
 class InvalidSpec(InvalidArgument):
     """A pipeline spec is malformed."""
+
+
+class InvalidDuration(InvalidArgument):
+    """A duration (``1h30m``, ``2d``, ``90s``) is malformed, negative or out of range."""
 
 
 class StateError(VersionedError):

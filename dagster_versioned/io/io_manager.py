@@ -86,6 +86,7 @@ class VersionedIOManager(dg.ConfigurableIOManager):
     _store: Store | None = PrivateAttr(default=None)
     _repos: set[str] = PrivateAttr(default_factory=set)
     _loaded: dict[str, dict[str, CommitRef]] = PrivateAttr(default_factory=dict)
+    _asked: dict[str, dict[str, str]] = PrivateAttr(default_factory=dict)
     _tagged_runs: set[str] = PrivateAttr(default_factory=set)
 
     @property
@@ -121,8 +122,26 @@ class VersionedIOManager(dg.ConfigurableIOManager):
                 tagged.result()
         commit = self._commit(context, repo, branch, commit_id, root, data_path, payload)
         context.add_output_metadata(
-            outputs.output_metadata(self.store, commit, root=root, data_path=data_path)
+            {
+                **outputs.output_metadata(self.store, commit, root=root, data_path=data_path),
+                **self._inputs_read(context),
+            }
         )
+
+    def _inputs_read(self, context: dg.OutputContext) -> dict[str, dg.MetadataValue[Any]]:
+        """``input_commits``: each input this step loaded, the exact commit and the ref asked."""
+        loaded = self._loaded.get(context.step_key, {})
+        if not loaded:
+            return {}
+        asked = self._asked.get(context.step_key, {})
+        return {
+            "input_commits": dg.MetadataValue.json(
+                {
+                    repo: {"commit": f"{ref.repo}@{ref.id}", "ref": asked.get(repo, "")}
+                    for repo, ref in sorted(loaded.items())
+                }
+            )
+        }
 
     def _commit(
         self,
@@ -228,8 +247,9 @@ class VersionedIOManager(dg.ConfigurableIOManager):
             return self._load_root(context, repo, ref, outputs.op_root(upstream.get_identifier()))
         meta = upstream.definition_metadata or {}
         repo, branch = outputs.repo_and_branch(context.asset_key, meta, self.branch)
-        commit = self.store.inspect_commit(self._input_ref(context, repo, branch))
-        self._record_input(context, commit)
+        asked = self._input_ref(context, repo, branch)
+        commit = self.store.inspect_commit(asked)
+        self._record_input(context, commit, asked)
         pinned = f"{repo}@{commit.id}"
         if not context.has_asset_partitions:
             return self._load_root(context, repo, pinned, "/")
@@ -274,13 +294,16 @@ class VersionedIOManager(dg.ConfigurableIOManager):
             pass
         return f"{repo}@{branch}"
 
-    def _record_input(self, context: dg.InputContext, commit: Commit) -> None:
-        """Remember what the step read: its output commits list these as provenance."""
+    def _record_input(self, context: dg.InputContext, commit: Commit, asked: str) -> None:
+        """Remember what the step read: its output commits list these as provenance, and its
+        materialisation shows each exact commit beside the ref that chose it (an input pinned
+        to ``master^1`` says which commit that was on the day, dagster#21436)."""
         context.log.debug(f"input {context.asset_key.to_user_string()}: {commit.repo}@{commit.id}")
         step = _step_context(context)
         if step is not None:
             ref = CommitRef(repo=commit.repo, branch=commit.branch, id=commit.id)
             self._loaded.setdefault(step.step.key, {})[commit.repo] = ref
+            self._asked.setdefault(step.step.key, {})[commit.repo] = asked
 
     def _load_root(self, context: dg.InputContext, repo: str, ref: str, root: str) -> Any:
         store = self.store

@@ -247,6 +247,19 @@ def test_inputs_read_old_versions_pinned_by_ancestry_or_commit_id(dv):
     assert head.output_for_node("seen") == 3
 
 
+def test_a_materialisation_records_the_exact_commit_each_pinned_input_read(dv):
+    """``master^2`` names another commit tomorrow: the output says which one it was."""
+    ids = materialize_versions(dv, [1, 2, 3])
+
+    by_ancestry = run([counter_source(), reader({"dv/ref": "master^2"})], dv)
+    head = run([counter_source(), reader()], dv)
+
+    pinned = materialization_metadata(by_ancestry, "seen")["input_commits"]
+    assert pinned == {"counter": {"commit": f"counter@{ids[0]}", "ref": "counter@master^2"}}
+    latest = materialization_metadata(head, "seen")["input_commits"]
+    assert latest == {"counter": {"commit": f"counter@{ids[2]}", "ref": "counter@master"}}
+
+
 def test_pins_in_run_config_choose_the_commit_to_read(local_dv):
     materialize_versions(local_dv, [1, 2])
     # Dagster replaces a resource's whole config with the run config, so storage is repeated.

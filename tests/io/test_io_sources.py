@@ -1,32 +1,46 @@
-"""repo_source_asset: an input repo whose Dagster data version is its branch head commit."""
+"""repo_source_asset: an input repo as an external asset whose data version is its head commit."""
 
+import warnings
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from dagster_versioned import VersionedIOManager, repo_source_asset
+from dagster_versioned.io.sources import repo_observation_sensor
 
 
-def observe(source, instance) -> str:
-    """Run the source asset's observation as Dagster does and return the observed data version."""
-    job = dg.define_asset_job("observe", selection=dg.AssetSelection.assets(source.key))
-    defs = dg.Definitions(assets=[source], jobs=[job])
-    result = defs.resolve_job_def("observe").execute_in_process(instance=instance)
-    (event,) = result.get_asset_observation_events()
-    return event.asset_observation_data.asset_observation.data_version
+def tick(sensor, instance, cursor=None) -> dg.SensorResult:
+    return sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
 
 
-def test_the_data_version_is_the_branch_head_and_follows_it(local_dv, instance):
+def test_the_observed_data_version_is_the_branch_head_and_follows_it(local_dv, instance):
     store = local_dv.store
     store.create_repo("images")
     first = store.put_file("images@master:/a.png", b"a")
     source = repo_source_asset("images", storage=local_dv.url)
+    sensor = repo_observation_sensor(source, storage=local_dv.url)
 
-    assert observe(source, instance) == first.id
+    result = tick(sensor, instance)
+    (event,) = result.asset_events
+    assert (event.asset_key, event.data_version) == (dg.AssetKey("images"), first.id)
+    assert tick(sensor, instance, result.cursor).asset_events == []  # head did not move
+
     second = store.put_file("images@master:/b.png", b"b")
-    assert observe(source, instance) == second.id
+    (event,) = tick(sensor, instance, result.cursor).asset_events
+    assert event.data_version == second.id
+    instance.report_runless_asset_event(event)  # what the daemon does with a sensor's events
     record = instance.get_latest_data_version_record(dg.AssetKey("images"))
     assert record.asset_observation.data_version == second.id
+
+
+def test_an_input_repo_is_an_asset_spec_not_a_deprecated_source_asset(local_dv):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no deprecation or beta warning from building it
+        source = repo_source_asset("images", branch="dev", storage=local_dv.url)
+    assert isinstance(source, dg.AssetSpec)
+    assert source.metadata["dv/repo"] == "images"
+    assert source.metadata["dv/branch"] == "dev"
 
 
 def test_a_repo_name_with_a_dash_becomes_a_valid_asset_key_and_still_loads(local_dv):
@@ -46,3 +60,8 @@ def test_a_repo_name_with_a_dash_becomes_a_valid_asset_key_and_still_loads(local
 
     assert source.key == dg.AssetKey("raw_images")
     assert result.output_for_node("names") == ["a.png"]
+
+
+def test_a_bad_repo_name_is_refused_when_the_asset_is_defined():
+    with pytest.raises(Exception, match="Bad Name"):
+        repo_source_asset("Bad Name")
