@@ -8,16 +8,14 @@ from dagster_versioned.cli.app import CONTEXT_SETTINGS, cli, echo, fail, store
 
 
 def parse_grace(text: str) -> float:
-    """``1h``, ``30m``, ``90s``, ``2d`` or a number of seconds."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    value, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    """``1h``, ``30m``, ``90s``, ``2d``, ``1h30m`` or a number of seconds."""
+    from dagster_versioned.durations import parse_duration
+    from dagster_versioned.errors import InvalidDuration
+
     try:
-        seconds = float(value) * units[unit]
-    except ValueError:
-        fail(f"invalid --grace '{text}': use a duration like '1h', '30m' or '90s'")
-    if seconds < 0:
-        fail(f"invalid --grace '{text}': it must not be negative")
-    return seconds
+        return parse_duration(text, "--grace", unitless=True)
+    except InvalidDuration as e:
+        fail(str(e))
 
 
 @cli.command("fsck", context_settings=CONTEXT_SETTINGS, short_help="Check the store's integrity.")

@@ -12,7 +12,7 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -36,11 +36,16 @@ FILE_HEADER = ("NAME", "TYPE", "SIZE")
 DIFF_HEADER = ("OP", "NAME", "TYPE", "SIZE")
 
 raw_option = click.option("--raw", is_flag=True, help="Disable pretty printing; print raw JSON.")
-progress_option = click.option(
+_progress_flag = click.option(
     "--progress/--no-progress",
     default=None,
-    help="Show progress bars on large transfers (default: when stderr is a terminal).",
+    help="Show progress bars (default: when stderr is a terminal): files, bytes, rate, ETA.",
 )
+_quiet_flag = click.option("-q", "--quiet", is_flag=True, help="Show no progress bar.")
+
+
+def progress_option(fn: Any) -> Any:
+    return _progress_flag(_quiet_flag(fn))
 
 
 def _parse(text: str) -> Ref:
@@ -118,7 +123,12 @@ Examples:
 )  # fmt: skip
 @progress_option
 def put_file(
-    target: str, sources: tuple[str, ...], recursive: bool, append: bool, progress: bool | None
+    target: str,
+    sources: tuple[str, ...],
+    recursive: bool,
+    append: bool,
+    progress: bool | None,
+    quiet: bool,
 ) -> None:
     """Put a file into the filesystem.
 
@@ -129,12 +139,14 @@ def put_file(
     s = store()
     ref = _parse(target)
     branch = _write_branch(s, ref, target)
-    show = progress_enabled(progress)
+    show = progress_enabled(progress) and not quiet
     into_dir = not recursive and target.partition(":")[2].endswith("/")
     with _writer(s, ref.repo, branch) as writer:
         for source in sources:
             dest = target_for(source, ref.path, len(sources), into_dir=into_dir)
-            put_source(writer, dest, source, recursive=recursive, append=append, progress=show)
+            put_source(
+                writer, dest, source, recursive=recursive, append=append, progress=show, store=s
+            )
 
 
 @verb("copy").command("file", short_help="Copy files between pfs paths.")
@@ -189,7 +201,9 @@ Examples:
 )
 @click.option("-r", "--recursive", is_flag=True, help="Recursively download a directory.")
 @progress_option
-def get_file(source: str, output: Path | None, recursive: bool, progress: bool | None) -> None:
+def get_file(
+    source: str, output: Path | None, recursive: bool, progress: bool | None, quiet: bool
+) -> None:
     """Return the contents of a file (to stdout, or -o a local path)."""
     s = store()
     ref, commit, path = _pin(s, source)
@@ -197,7 +211,7 @@ def get_file(source: str, output: Path | None, recursive: bool, progress: bool |
         fail(f"invalid ref '{source}': give a path after ':', like {source}:/file")
     pinned = f"{ref.repo}@{commit.id}:{path}"
     info = s.inspect_file(pinned)
-    show = progress_enabled(progress)
+    show = progress_enabled(progress) and not quiet
     if recursive and output is None:
         fail("an output path needs to be specified when using the --recursive flag")
     if info.type == "dir":

@@ -88,8 +88,11 @@ def _repo_details(info: RepoInfo) -> list[tuple[str, str]]:
 
 @verb("delete").command("repo", short_help="Delete a repo.")
 @click.argument("repo", metavar="<repo>", required=False)
-@click.option("-f", "--force", is_flag=True, help="Remove the repo even if other repos use it.")
-@click.option("--all", "all_", is_flag=True, help="Remove all repos.")
+@click.option(
+    "-f", "--force", "-y", is_flag=True,
+    help="Remove the repo even if other repos use it; with --all, do not ask.",
+)  # fmt: skip
+@click.option("--all", "all_", is_flag=True, help="Remove all repos (asks first, unless -f/-y).")
 def delete_repo(repo: str | None, force: bool, all_: bool) -> None:
     """Delete a repo. Objects that other repos share stay in the store."""
     if repo is not None and all_:
@@ -98,10 +101,21 @@ def delete_repo(repo: str | None, force: bool, all_: bool) -> None:
     if repo is None:
         if not all_:
             fail("either a repo name or the --all flag needs to be provided")
+        if not force and not _confirmed("Are you sure you want to delete all repos?"):
+            fail("no repo deleted: answer 'y', or pass -f/-y to delete every repo without asking")
         for info in s.list_repo():
             s.delete_repo(info.name, force=True)  # every repo goes: provenance cannot block
         return
     s.delete_repo(repo, force=force)
+
+
+def _confirmed(question: str) -> bool:
+    """The user's yes, on stderr; no input at all (``< /dev/null``) is a no."""
+    try:
+        return click.confirm(question, err=True)
+    except click.Abort:
+        click.echo(err=True)
+        return False
 
 
 # -- branches ------------------------------------------------------------------------------
@@ -202,9 +216,9 @@ def _trigger_flags(size: str | None, cron: str | None, commits: int, all_: bool)
 @click.argument("repo", metavar="<repo>")
 @raw_option
 def list_branch(repo: str, raw: bool) -> None:
-    """Return all branches on a repo, newest first."""
+    """Return all branches on a repo, newest first; a branch's open commit is its head."""
     s = store()
-    branches = s.list_branch(repo)
+    branches = s.list_branch(repo, open_heads=True)
     if raw:
         for info in branches:
             echo(rawjson.dumps(rawjson.branch_info(info, _head_commit(s, info))))
@@ -221,9 +235,9 @@ def _head_commit(s: Store, info: BranchInfo) -> Commit | None:
 @click.argument("branch", metavar="<repo>@<branch>")
 @raw_option
 def inspect_branch(branch: str, raw: bool) -> None:
-    """Return info about a branch: its head and trigger."""
+    """Return info about a branch: its head (its open commit, if it has one) and trigger."""
     s = store()
-    info = s.inspect_branch(branch)
+    info = s.inspect_branch(branch, open_head=True)
     if raw:
         echo(rawjson.dumps(rawjson.branch_info(info, _head_commit(s, info))))
         return
@@ -286,10 +300,10 @@ def finish_commit(commit: str, description: str | None) -> None:
 @click.argument("commit", metavar="<repo>@<branch-or-commit>")
 @raw_option
 def inspect_commit(commit: str, raw: bool) -> None:
-    """Return info about a commit."""
+    """Return info about a commit; a branch names its open commit, if it has one."""
     if "@" not in commit and is_commit_id(commit):
         fail('Use "list commit <id>" to see commits with a given ID across different repos')
-    _print_commit(store().inspect_commit(commit), raw)
+    _print_commit(store().inspect_commit(commit, open_head=True), raw)
 
 
 def _print_commit(c: Commit, raw: bool) -> None:
@@ -317,8 +331,11 @@ def _print_commit(c: Commit, raw: bool) -> None:
 @click.option("--timeout", type=float, default=None, help="Give up after this many seconds.")
 @raw_option
 def wait_commit(commit: str, timeout: float | None, raw: bool) -> None:
-    """Wait for the specified commit to finish and return it."""
-    _print_commit(store().wait_commit(commit, timeout=timeout), raw)
+    """Wait for the specified commit to finish and return it.
+
+    A branch names its open commit, if it has one: this waits until that commit is finished.
+    """
+    _print_commit(store().wait_commit(commit, timeout=timeout, open_head=True), raw)
 
 
 @verb("delete").command("commit", short_help="Delete (abandon) an unfinished commit.")
@@ -361,7 +378,7 @@ def list_commit(target: str | None, number: int, raw: bool) -> None:
         commits = s.list_commit_set(target)
         commits = commits[:number] if number else commits
     else:
-        commits = s.list_commit(target, number=number or None)
+        commits = s.list_commit(target, number=number or None, open_head=True)
     if raw:
         for c in commits:
             echo(rawjson.dumps(rawjson.commit_info(c)))

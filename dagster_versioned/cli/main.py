@@ -17,8 +17,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dagster_versioned.cli.commands_pfs",
     "dagster_versioned.cli.commands_files",
     "dagster_versioned.cli.commands_pps",
+    "dagster_versioned.cli.commands_restart",
     "dagster_versioned.cli.commands_admin",
     "dagster_versioned.cli.commands_grids",
+    "dagster_versioned.cli.commands_meta",
 )
 
 _loaded = False
@@ -30,6 +32,9 @@ def load_commands() -> click.Group:
     if not _loaded:
         for name in COMMAND_MODULES:
             importlib.import_module(name)
+        from dagster_versioned.cli.completion import attach
+
+        attach(cli)
         _loaded = True
     return cli
 

@@ -140,8 +140,10 @@ def put_source(
     recursive: bool,
     append: bool,
     progress: bool,
+    store: Store | None = None,
 ) -> None:
-    """Write one ``-f`` source at ``target`` through ``writer`` (a commit being built)."""
+    """Write one ``-f`` source at ``target`` through ``writer`` (a commit being built); a
+    directory put with ``progress`` uploads through ``store`` to draw its bar."""
     if source == "-":
         if recursive:
             fail("cannot set -r and read from stdin (must also set -f)")
@@ -155,17 +157,29 @@ def put_source(
     if is_url(source):
         _put_url(writer, target, source, recursive=recursive, append=append, progress=progress)
         return
-    _put_local(writer, target, source, recursive=recursive, append=append, progress=progress)
+    _put_local(
+        writer, target, source, recursive=recursive, append=append, progress=progress, store=store
+    )
 
 
 def _put_local(
-    writer: CommitWriter, target: str, source: str, *, recursive: bool, append: bool, progress: bool
+    writer: CommitWriter,
+    target: str,
+    source: str,
+    *,
+    recursive: bool,
+    append: bool,
+    progress: bool,
+    store: Store | None,
 ) -> None:
     local = Path(source)
     try:
         if local.is_dir():
             if not recursive:
                 fail(f"'{source}' is a directory: use -r to put the files below it")
+            if progress and store is not None and not append:  # append: put_file refuses
+                _put_dir_with_progress(writer, store, target, local)
+                return
             writer.put_file(target, local, append=append)
             return
         size = local.stat().st_size
@@ -182,6 +196,20 @@ def _put_local(
         raise
     except OSError as e:
         fail(f"cannot read '{source}': {e.strerror or e}")
+
+
+def _put_dir_with_progress(writer: CommitWriter, store: Store, target: str, local: Path) -> None:
+    """``put_file`` of a directory, with a bar of files and bytes: the same walk and upload
+    (``store/upload.py``), each stored file placed by reference as it comes."""
+    from dagster_versioned.cli.progress import TreeProgress, tracked
+    from dagster_versioned.store.upload import walk_local
+
+    files = [(rel, os.stat(full).st_size) for rel, full in walk_local(local)]
+    prefix = target.rstrip("/")
+    total = sum(size for _, size in files)
+    with TreeProgress(local.name or str(local), len(files), total) as bar:
+        for rel, entry in store.upload_files(local, tracked(files, bar)):
+            writer.put_entry(f"{prefix}/{rel}", entry)
 
 
 def _put_url(
@@ -265,14 +293,15 @@ def write_tree(
     store: Store, repo: str, commit_id: str, base: str, dest: Path, progress: bool
 ) -> int:
     """Write every file below ``base`` of one commit into ``dest``; returns the file count."""
-
-    def copy(src: IO[bytes], out: IO[bytes], size: int, label: str) -> None:
-        copy_stream(src, out, size, label, progress)
-
+    ref = f"{repo}@{commit_id}:{base}"
     try:
-        done = store.checkout(
-            f"{repo}@{commit_id}:{base}", dest, atomic=False, copy=copy if progress else None
-        )
+        if not progress:
+            return store.checkout(ref, dest, atomic=False).files
+        from dagster_versioned.cli.progress import TreeProgress
+
+        entry, _ = store.lookup_entry(ref)
+        with TreeProgress(Path(base).name or repo, entry.files, entry.size) as bar:
+            done = store.checkout(ref, dest, atomic=False, copy=bar.copy)
     except OSError as e:
         fail(f"cannot write below '{dest}': {e.strerror or e}")
     return done.files

@@ -7,6 +7,8 @@ on the entry it was decided on. A change that moves the head is handed to the tr
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from dagster_versioned.errors import CommitNotFinished, Conflict, InvalidRef
 from dagster_versioned.store.commit_log import CommitLog
 from dagster_versioned.store.commits import Commit, CommitId, Origin, new_commit_id, now
@@ -96,9 +98,33 @@ class Branches:
         self.commit_log.write(commit)
         return commit
 
-    def inspect(self, ref: str) -> BranchInfo:
+    def inspect(self, ref: str, *, open_head: bool = False) -> BranchInfo:
+        """The branch; with ``open_head`` its head is its open commit when it has one (and a
+        branch whose first commit is still open exists), as ``pachctl inspect branch`` shows."""
         parsed = parse_branch_ref(ref)
-        return self.info(self.resolver.head_entry(parsed.repo, parsed.branch))
+        repo, branch = parsed.repo, parsed.branch
+        if open_head:
+            opened = self.resolver.open_head(repo, branch)
+            if opened is not None:
+                return self._open_info(self.refs.head(repo, branch), opened)
+        return self.info(self.resolver.head_entry(repo, branch))
+
+    def _open_info(self, entry: BranchHead | None, opened: Commit) -> BranchInfo:
+        """A branch as Pachyderm shows it while ``opened`` is open on it: that is its head.
+
+        A branch with no ref-log entry yet (``start commit`` made it) has ``seq`` -1: its first
+        entry, written when the commit finishes, is 0.
+        """
+        if entry is None:
+            return BranchInfo(
+                repo=opened.repo,
+                name=opened.branch,
+                head=opened.id,
+                created=opened.started,
+                updated=opened.started,
+                seq=-1,
+            )
+        return replace(self.info(entry), head=opened.id, updated=max(entry.time, opened.started))
 
     @staticmethod
     def info(entry: BranchHead) -> BranchInfo:
@@ -112,10 +138,25 @@ class Branches:
             seq=entry.seq,
         )
 
-    def infos(self, repo: str) -> list[BranchInfo]:
-        """The repo's branches, newest first (as pachctl lists them)."""
+    def infos(self, repo: str, *, open_heads: bool = False) -> list[BranchInfo]:
+        """The repo's branches, newest first (as pachctl lists them); with ``open_heads`` a
+        branch's open commit is its head, and a branch whose first commit is open is listed."""
         self.repos.record(repo)
-        return [self.info(h) for h in self.refs.heads(repo)]
+        heads = self.refs.heads(repo)
+        if not open_heads:
+            return [self.info(h) for h in heads]
+        entries: dict[str, BranchHead | None] = {h.branch: h for h in heads}
+        open_names = set(self.commit_log.open_branches(repo))  # one listing, not a read each
+        for name in sorted(open_names):
+            entries.setdefault(name, None)
+        out = []
+        for name, entry in entries.items():
+            opened = self.resolver.open_head(repo, name) if name in open_names else None
+            if opened is not None:
+                out.append(self._open_info(entry, opened))
+            elif entry is not None:
+                out.append(self.info(entry))
+        return sorted(out, key=lambda b: b.created, reverse=True)
 
     def delete(self, ref: str) -> None:
         """Delete a branch (and its trigger); its commits stay readable by id."""

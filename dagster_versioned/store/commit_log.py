@@ -87,6 +87,10 @@ class CommitLog:
         data = self.backend.read_or_none(layout.open_branch(repo, branch))
         return CommitId(data.decode()) if data else None
 
+    def open_branches(self, repo: str) -> list[str]:
+        """The branches that have an open commit now (one listing of their markers)."""
+        return self.backend.listdir(layout.open_branches_dir(repo))
+
     def open_record(self, repo: str, cid: CommitId) -> Commit | None:
         data = self.backend.read_or_none(layout.open_commit_record(repo, cid))
         return None if data is None else Commit.from_bytes(data, f"{repo}@{cid}")

@@ -273,7 +273,9 @@ class Commits:
         rev = parsed.rev
         if rev is None:
             return self._list_repo(parsed.repo, number)
-        out = [] if rev.is_commit else self.commit_log.open_records(rev.repo, rev.base)
+        # ``master^1`` starts below the head: an open commit on the branch is not in it.
+        pending = rev.is_commit or rev.has_ancestry
+        out = [] if pending else self.commit_log.open_records(rev.repo, rev.base)
         try:
             commit: Commit | None = self.resolver.resolve(rev)
         except BranchNotFound:

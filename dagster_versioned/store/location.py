@@ -10,10 +10,39 @@ directory always see the same store.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 STORAGE_ENV = "DAGSTER_VERSIONED_STORAGE"
 STORE_DIR_NAME = ".dagster_versioned"
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """The storage URL chosen when none is given, and which rule chose it."""
+
+    url: str
+    source: Literal["environment", "nearest", "new"]
+    """``environment``: ``$DAGSTER_VERSIONED_STORAGE``; ``nearest``: an existing
+    ``.dagster_versioned`` here or in a parent; ``new``: none found, one here would be made."""
+
+
+def default_location(cwd: Path | None = None) -> Location:
+    """The storage to use when none is given, and why (see the module docstring for the rule).
+
+    Args:
+        cwd: the directory to search from; the process's working directory by default.
+    """
+    env = os.environ.get(STORAGE_ENV, "").strip()
+    if env:
+        return Location(env, "environment")
+    start = (cwd if cwd is not None else Path.cwd()).resolve()
+    for directory in (start, *start.parents):
+        candidate = directory / STORE_DIR_NAME
+        if candidate.is_dir():
+            return Location(str(candidate), "nearest")
+    return Location(str(start / STORE_DIR_NAME), "new")
 
 
 def default_storage_url(cwd: Path | None = None) -> str:
@@ -27,12 +56,4 @@ def default_storage_url(cwd: Path | None = None) -> str:
         the nearest existing ``.dagster_versioned`` directory, else ``<cwd>/.dagster_versioned``
         (not created here: ``Store.open`` creates it on first use).
     """
-    env = os.environ.get(STORAGE_ENV, "").strip()
-    if env:
-        return env
-    start = (cwd if cwd is not None else Path.cwd()).resolve()
-    for directory in (start, *start.parents):
-        candidate = directory / STORE_DIR_NAME
-        if candidate.is_dir():
-            return str(candidate)
-    return str(start / STORE_DIR_NAME)
+    return default_location(cwd).url

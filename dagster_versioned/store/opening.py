@@ -1,16 +1,21 @@
 """Opening a storage URL as a backend: plain local paths without fsspec (so ``dvctl`` starts
-fast), everything else through fsspec, refusing a location that cannot create exclusively."""
+fast), everything else through fsspec, refusing a location that cannot create exclusively.
+
+``create=False`` opens only a store that exists (its root record is there): a reading command
+given a mistyped path must say so, not leave an empty store behind that hides the mistake.
+"""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from dagster_versioned.errors import UnsupportedBackend
+from dagster_versioned.errors import StorageError, StoreNotFound, UnsupportedBackend
 from dagster_versioned.store._fsspec_backend import FsspecBackend, protocol_of
 from dagster_versioned.store._local_backend import LocalBackend
 from dagster_versioned.store.backend import S3_PROTOCOLS, Backend, translate_errors
 from dagster_versioned.store.credentials import redact_url, scrub_credentials, secret_values
+from dagster_versioned.store.layout import ROOT_RECORD
 from dagster_versioned.store.retry import RetryPolicy
 
 
@@ -19,6 +24,7 @@ def open_backend(
     *,
     single_writer: bool = False,
     retry: RetryPolicy | None = None,
+    create: bool = True,
     **storage_options: Any,
 ) -> Backend:
     """Open the fsspec location ``url`` as a backend, refusing one that cannot create exclusively.
@@ -26,8 +32,37 @@ def open_backend(
     Branch heads move by exclusive create; on a backend without it two writers could both
     advance a branch and one commit would silently vanish, so such a backend is refused unless
     the caller promises there is only one writer. ``retry`` bounds the retries of transient
-    storage failures (see ``retry.py``).
+    storage failures (see ``retry.py``). ``create=False`` raises ``StoreNotFound`` unless a
+    store exists at ``url``, and then creates nothing (not even the directory).
     """
+    local = _local_path(url)
+    if not create and local is not None and not os.path.isdir(os.path.expanduser(local)):
+        raise StoreNotFound(redact_url(url))  # checked first: a local backend makes its root
+    backend = _open(url, single_writer=single_writer, retry=retry, **storage_options)
+    if not create and not backend.exists(ROOT_RECORD):
+        _refuse_missing_bucket(backend, url)
+        raise StoreNotFound(redact_url(url))
+    return backend
+
+
+def _refuse_missing_bucket(backend: Backend, url: str) -> None:
+    """Say "no such bucket" rather than "no store" when the bucket itself is missing: the
+    same message a writing command gets, which is the fix the user needs."""
+    if backend.protocol not in S3_PROTOCOLS or backend.local_path is not None:
+        return
+    bucket = backend.root.strip("/").split("/", 1)[0]
+    with translate_errors(f"opening storage {redact_url(url)}"):
+        found = backend.fs.exists(bucket)
+    if not found:
+        raise StorageError(
+            f"cannot open storage {redact_url(url)}: bucket '{bucket}' does not exist "
+            "(create the bucket or directory first)"
+        )
+
+
+def _open(
+    url: str, *, single_writer: bool, retry: RetryPolicy | None, **storage_options: Any
+) -> Backend:
     local = _local_path(url)
     if local is not None and not storage_options:
         return LocalBackend(os.path.abspath(os.path.expanduser(local)), url)

@@ -19,6 +19,7 @@ from .helpers import Dv
 def dv() -> Iterator[Dv]:
     """dvctl in-process (fast) on a fresh memory store."""
     url = f"memory://dvctl-{uuid.uuid4().hex}"
+    Store.open(url)  # reading commands never create a store: a test starts from an empty one
     yield Dv(url)
     store = Store.open(url)
     store.backend.fs.rm(store.backend.root, recursive=True)  # memory is process-global

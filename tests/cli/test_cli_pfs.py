@@ -57,7 +57,7 @@ def test_delete_repo_removes_it_and_all_removes_every_repo(dv: Dv) -> None:
         dv.ok("create", "repo", name)
     dv.ok("delete", "repo", "a")
     assert [r["NAME"] for r in parse_table(dv.ok("list", "repo"))] == ["c", "b"]
-    dv.ok("delete", "repo", "--all")
+    dv.ok("delete", "repo", "--all", "-y")
     assert dv.ok("list", "repo") == "NAME CREATED SIZE DESCRIPTION\n"
 
 

@@ -211,6 +211,7 @@ def test_the_installed_script_reports_user_errors_without_a_traceback(
     dvctl_path: str, tmp_path: Path
 ) -> None:
     dv = Dvctl(dvctl_path, tmp_path, env_without_storage(), ["--storage", str(tmp_path / "s")])
+    Store.open(str(tmp_path / "s"))  # an empty store: a missing one is its own error
     missing = dv.run("list", "branch", "nope")
     assert missing.returncode == 1
     assert missing.stdout == b""
