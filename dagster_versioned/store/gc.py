@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from dagster_versioned.durations import parse_duration
 from dagster_versioned.errors import CorruptStore
 from dagster_versioned.store import layout
 from dagster_versioned.store.commits import Commit
@@ -85,12 +86,20 @@ def reachable_objects(store: Store) -> set[str]:
     return seen
 
 
-def gc(store: Store, *, grace: float = 3600.0, dry_run: bool = False) -> GcReport:
-    """Delete unreferenced objects older than ``grace`` seconds."""
+def gc(store: Store, *, grace: float | str = 3600.0, dry_run: bool = False) -> GcReport:
+    """Delete unreferenced objects older than ``grace`` (seconds, or a duration like ``2d``).
+
+    A negative grace would delete the objects of commits still being written, so it is refused.
+    """
+    grace = parse_duration(grace, "gc grace", unitless=True)
     report = GcReport()
+    # Ages count from before the scan of what is reachable: an object written just before the
+    # scan whose commit landed during it is unreachable in ``keep`` and, were ages counted from
+    # after a long scan, already "old". From here, it is deleted only if its commit took longer
+    # than ``grace`` — the one guarantee the docs state.
+    now = time.time()
     keep = reachable_objects(store)
     report.reachable = len(keep)
-    now = time.time()
     for key in object_keys(store):
         oid = key.rsplit("/", 1)[1]
         if oid in keep:
@@ -105,18 +114,20 @@ def gc(store: Store, *, grace: float = 3600.0, dry_run: bool = False) -> GcRepor
         if not dry_run:
             store.backend.delete(key)
         report.deleted.append(oid)
-    _gc_packs(store, keep, grace, dry_run, report)
+    _gc_packs(store, keep, grace, dry_run, report, now)
     if not dry_run:
         report.temporaries = store.backend.remove_stale_temporaries(grace)
     return report
 
 
-def _gc_packs(store: Store, keep: set[str], grace: float, dry_run: bool, report: GcReport) -> None:
-    """Delete packs whose objects are all unreachable and older than ``grace``; keep the rest.
+def _gc_packs(
+    store: Store, keep: set[str], grace: float, dry_run: bool, report: GcReport, now: float
+) -> None:
+    """Delete packs whose objects are all unreachable and older than ``grace`` at ``now`` (the
+    start of the reachability scan); keep the rest.
 
     A pack that does not parse is kept (fsck reports it): what it holds cannot be known.
     """
-    now = time.time()
     for name in list_packs(store.backend):
         key = pack_key(name)
         try:

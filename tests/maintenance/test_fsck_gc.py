@@ -256,6 +256,30 @@ def test_gc_is_safe_while_writers_commit(store):
     assert fsck(store).ok
 
 
+def test_gc_counts_ages_from_before_its_scan_so_a_commit_landing_during_it_is_safe(
+    store, monkeypatch
+):
+    """A commit that lands while gc is still finding what is reachable: its new object was
+    not reachable when the scan looked, and grows older than the grace period before the scan
+    ends. It must survive — the commit itself took far less than the grace period."""
+    from dagster_versioned.store import gc as gc_module
+
+    store.start_commit("data@master")
+    store.put_file("data@master:/new.txt", b"written just before gc started")
+    real_scan = gc_module.reachable_objects
+
+    def slow_scan(s):
+        found = real_scan(s)
+        store.finish_commit("data@master")
+        time.sleep(1.5)
+        return found
+
+    monkeypatch.setattr(gc_module, "reachable_objects", slow_scan)
+    gc(store, grace=1.0)
+    assert store.get_file("data@master:/new.txt") == b"written just before gc started"
+    assert fsck(store).ok
+
+
 def dvctl(url: str, *args: str) -> tuple[int, str]:
     result = CliRunner().invoke(load_commands(), ["--storage", url, *args])
     return result.exit_code, result.output
