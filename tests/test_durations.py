@@ -212,12 +212,6 @@ def test_every_duration_setting_refuses_a_bad_value_naming_it_and_the_valid_form
     assert "units ns, us, ms, s, m, h, d" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(TypeError, AssertionError),
-    reason="PipelineSpec (pps/spec.py) keeps a string timeout from @pipeline(job_timeout=...) "
-    "as given instead of reading it with durations.parse_duration, as spec files are",
-)
 @pytest.mark.parametrize("field", ["job_timeout", "datum_timeout"])
 def test_the_python_api_reads_timeouts_with_the_same_grammar(field):
     kwargs: dict[str, Any] = {field: "1h30m"}

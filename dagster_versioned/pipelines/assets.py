@@ -17,6 +17,7 @@ from typing import Any
 
 import dagster as dg
 
+from dagster_versioned.durations import parse_duration
 from dagster_versioned.errors import JobFailed, VersionedError
 from dagster_versioned.io.resource import VersionedStoreResource
 from dagster_versioned.pipelines.context import (
@@ -118,8 +119,8 @@ def pipeline(
     output_branch: str = "master",
     salt: str = "",
     datum_tries: int = 3,
-    datum_timeout: float | None = None,
-    job_timeout: float | None = None,
+    datum_timeout: float | str | None = None,
+    job_timeout: float | str | None = None,
     parallelism: int = 1,
     egress: str | None = None,
     reprocess_spec: str = "until_success",
@@ -146,8 +147,8 @@ def pipeline(
             description=description or (fn.__doc__ or "").strip(),
             salt=salt,
             datum_tries=datum_tries,
-            datum_timeout=datum_timeout,
-            job_timeout=job_timeout,
+            datum_timeout=seconds(datum_timeout, "datum_timeout"),
+            job_timeout=seconds(job_timeout, "job_timeout"),
             parallelism=parallelism,
             egress=egress,
             reprocess_spec=reprocess_spec,
@@ -160,6 +161,11 @@ def pipeline(
         )
 
     return wrap(_fn) if _fn is not None else wrap
+
+
+def seconds(value: float | str | None, what: str) -> float | None:
+    """A timeout given as seconds or as a Go duration (``"1h30m"``, ``"2d"``)."""
+    return None if value is None else parse_duration(value, what)
 
 
 def pipeline_from_spec(

@@ -115,6 +115,12 @@ class PipelineSpec:
             raise InvalidSpec(
                 f"pipeline '{self.name}': give exactly one of a function or a cmd, got {given}"
             )
+        for key in ("datum_timeout", "job_timeout"):
+            value: Any = getattr(self, key)
+            if value is not None and not isinstance(value, float):
+                # ``@pipeline(job_timeout="1h30m")`` reads as a spec file's field does.
+                seconds = durations.parse_duration(value, f"pipeline '{self.name}': {key}")
+                object.__setattr__(self, key, seconds)
         if self.datum_tries < 1:
             raise InvalidSpec(
                 f"pipeline '{self.name}': datum_tries must be ≥ 1, got {self.datum_tries!r}"

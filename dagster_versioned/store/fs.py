@@ -8,9 +8,13 @@ accepted too. The top level lists every ``repo@branch``. The storage comes from
 
 Reads resolve the ref once per call, so a ``find``/``glob`` sees one commit even while the branch
 moves. Writes go to branches only (a commit id or ``^N`` is read-only) and follow pachctl: outside
-a transaction each closed file (or ``rm``) is one commit; inside ``with fs.transaction:`` every
-write and delete becomes one commit per branch when the block ends (all sharing one commit id, a
-global id), and nothing at all if the block raises. Paths are checked by ``normalize_path``, so
+a transaction each call is one commit per branch — a closed file, and a whole bulk call too
+(``put`` of a tree, ``cp``, ``mv``, ``rm`` of many paths, ``pipe`` of a dict), so uploading
+10,000 files makes one commit, not 10,000 — or goes into the branch's open commit if it has one;
+inside ``with fs.transaction:`` every write and delete becomes one commit per branch when the
+block ends (all sharing one commit id, a global id), and nothing at all if the block raises.
+Copies are by reference (no file data is read or written), across repos too. A commit holds no
+empty directories, so ``mkdir`` only ensures the repo. Paths are checked by ``normalize_path``, so
 ``..`` can never reach outside a commit, and repo names by ``parse_ref``, so no path reaches
 outside the store.
 
@@ -24,18 +28,20 @@ Example::
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
-from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO, Any
 
+from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem, _Cached
-from fsspec.transaction import Transaction
 from fsspec.utils import stringify_path
 
 from dagster_versioned.errors import InvalidRef, RepoNotFound
 from dagster_versioned.store.chunks import ChunkReader
-from dagster_versioned.store.commits import new_commit_id
+from dagster_versioned.store.fs_staging import Staged, VersionedTransaction
 from dagster_versioned.store.location import default_storage_url
 from dagster_versioned.store.names import Ref, parse_ref, path_segments
 from dagster_versioned.store.records import FileInfo
@@ -52,70 +58,6 @@ def split_dv_path(path: str) -> tuple[Ref, str]:
     parsed = parse_ref(f"{head}:/{rest}")
     assert parsed.path is not None
     return parsed.without_path(), parsed.path
-
-
-class _Staged:
-    """One write (``data`` set) or delete (``data`` is ``None``) waiting for its commit."""
-
-    def __init__(
-        self, repo: str, branch: str, path: str, data: IO[bytes] | None, *, append: bool = False
-    ) -> None:
-        self.repo, self.branch, self.path, self.data, self.append = repo, branch, path, data, append
-
-    def staged(self) -> _Staged:
-        return self
-
-    def apply_alone(self, store: Store) -> None:
-        ref = f"{self.repo}@{self.branch}:{self.path}"
-        if self.data is None:
-            store.delete_file(ref)
-            return
-        self.data.seek(0)
-        store.put_file(ref, self.data, append=self.append)
-
-    def discard(self) -> None:
-        if self.data is not None:
-            self.data.close()
-
-
-class VersionedTransaction(Transaction):  # type: ignore[misc]
-    """``with fs.transaction:`` — every write and delete inside lands as one commit per branch."""
-
-    fs: Any
-    files: deque[Any]
-
-    def complete(self, commit: bool = True) -> None:
-        fs: Any = self.fs
-        pending: deque[Any] = self.files
-        staged: list[_Staged] = []
-        try:
-            while pending:
-                staged.append(pending.popleft().staged())
-            if commit and staged:
-                _commit_staged(fs.store, staged)
-        finally:
-            for item in staged:
-                item.discard()
-            while pending:
-                pending.popleft().discard()
-            fs._intrans = False
-            fs._transaction = None
-            self.fs = None
-
-
-def _commit_staged(store: Store, staged: list[_Staged]) -> None:
-    groups: dict[tuple[str, str], list[_Staged]] = {}
-    for item in staged:
-        groups.setdefault((item.repo, item.branch), []).append(item)
-    commit_id = new_commit_id()
-    for (repo, branch), items in groups.items():
-        with store.commit(f"{repo}@{branch}", commit_id=commit_id, description="dv:// write") as c:
-            for item in items:
-                if item.data is None:
-                    c.delete_file(item.path)
-                else:
-                    item.data.seek(0)
-                    c.put_file(item.path, item.data, append=item.append)
 
 
 class _DefaultStorage(_Cached):  # type: ignore[misc]
@@ -169,6 +111,19 @@ class VersionedFileSystem(AbstractFileSystem, metaclass=_DefaultStorage):  # typ
             head = f"{head}@{_DEFAULT_BRANCH}"
         return f"{head}/{rest}" if rest else head
 
+    _heads: dict[str, str] | None = None
+    """During one bulk call (``_one_commit``): the commit each ref was resolved to, so the whole
+    call reads one commit of each ref (and resolves a branch head once, not once per file)."""
+
+    def _commit_id(self, ref: Ref) -> str:
+        key = str(ref)
+        if self._heads is not None and key in self._heads:
+            return self._heads[key]
+        commit_id = str(self.store.inspect_commit(key).id)
+        if self._heads is not None:
+            self._heads[key] = commit_id
+        return commit_id
+
     def _split(self, path: str) -> tuple[Ref, str]:
         return split_dv_path(self._strip_protocol(path))
 
@@ -202,8 +157,8 @@ class VersionedFileSystem(AbstractFileSystem, metaclass=_DefaultStorage):  # typ
         if path == "":
             return {"name": "", "size": 0, "type": "directory"}
         ref, inner = self._split(path)
-        commit = self.store.inspect_commit(str(ref))
-        info = self.store.inspect_file(f"{ref.repo}@{commit.id}:{inner}")
+        commit_id = self._commit_id(ref)
+        info = self.store.inspect_file(f"{ref.repo}@{commit_id}:{inner}")
         return self._details(self._ref_text(path), info)
 
     def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
@@ -212,8 +167,8 @@ class VersionedFileSystem(AbstractFileSystem, metaclass=_DefaultStorage):  # typ
             entries = self._branch_dirs()
         else:
             ref, inner = self._split(path)
-            commit = self.store.inspect_commit(str(ref))
-            infos = self.store.list_file(f"{ref.repo}@{commit.id}:{inner}")
+            commit_id = self._commit_id(ref)
+            infos = self.store.list_file(f"{ref.repo}@{commit_id}:{inner}")
             entries = [self._details(self._ref_text(path), i) for i in infos]
         return entries if detail else [e["name"] for e in entries]
 
@@ -232,8 +187,8 @@ class VersionedFileSystem(AbstractFileSystem, metaclass=_DefaultStorage):  # typ
             return super().find(path, maxdepth=maxdepth, withdirs=withdirs, detail=detail)
         try:
             ref, inner = self._split(path)
-            commit = self.store.inspect_commit(str(ref))
-            pinned = f"{ref.repo}@{commit.id}:{inner}"
+            commit_id = self._commit_id(ref)
+            pinned = f"{ref.repo}@{commit_id}:{inner}"
             root = self.store.inspect_file(pinned)
             infos = list(self.store.walk_file(pinned)) if root.type == "dir" else [root]
         except FileNotFoundError:
@@ -272,8 +227,8 @@ class VersionedFileSystem(AbstractFileSystem, metaclass=_DefaultStorage):  # typ
         path = self._strip_protocol(path)
         ref, inner = self._split(path)
         if mode == "rb":
-            commit = self.store.inspect_commit(str(ref))
-            entry, _ = self.store.lookup_entry(f"{ref.repo}@{commit.id}:{inner}")
+            commit_id = self._commit_id(ref)
+            entry, _ = self.store.lookup_entry(f"{ref.repo}@{commit_id}:{inner}")
             if entry.is_dir:
                 raise IsADirectoryError(f"dv://{path} is a directory")
             return _ReadFile(self, path, entry, block_size=block_size, cache_options=cache_options)
@@ -292,17 +247,19 @@ class VersionedFileSystem(AbstractFileSystem, metaclass=_DefaultStorage):  # typ
             raise InvalidRef(
                 f"dv://{path} is read-only: write to a branch, like dv://{ref.repo}@master/…"
             )
-        try:
-            self.store.inspect_repo(ref.repo)
-        except RepoNotFound as e:
-            raise RepoNotFound(ref.repo) from e
+        self._repo_record(ref.repo)
         return ref.branch
+
+    def _repo_record(self, repo: str) -> None:
+        """``RepoNotFound`` unless ``repo`` exists: its record only, cached briefly by the store
+        (``inspect_repo`` would also read every branch head, once per file of a ``put``)."""
+        self.store.repos.record(repo)
 
     def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
         """Create the repo if it is missing; directories inside a commit need no creating."""
         ref, _ = self._split(path)
         try:
-            self.store.inspect_repo(ref.repo)
+            self._repo_record(ref.repo)
         except RepoNotFound:
             self.store.create_repo(ref.repo)
 
@@ -318,18 +275,101 @@ class VersionedFileSystem(AbstractFileSystem, metaclass=_DefaultStorage):  # typ
     def rm(
         self, path: str | list[str], recursive: bool = False, maxdepth: int | None = None
     ) -> None:
-        """Delete files (and directories with ``recursive``): one commit per path, or part of
-        the transaction's commit."""
-        for one in path if isinstance(path, list) else [path]:
-            stripped = self._strip_protocol(one)
-            ref, inner = self._split(stripped)
-            branch = self._writable_branch(ref, stripped)
-            if not recursive and self.info(stripped)["type"] == "directory":
-                raise IsADirectoryError(f"dv://{stripped} is a directory; pass recursive=True")
-            if self._intrans:
-                self.transaction.files.append(_Staged(ref.repo, branch, inner, None))
-            else:
-                self.store.delete_file(f"{ref.repo}@{branch}:{inner}")
+        """Delete files (and directories with ``recursive``): one commit for the call, or part
+        of the transaction's commit."""
+        with self._one_commit():
+            for one in path if isinstance(path, list) else [path]:
+                stripped = self._strip_protocol(one)
+                ref, inner = self._split(stripped)
+                branch = self._writable_branch(ref, stripped)
+                if not recursive and self.info(stripped)["type"] == "directory":
+                    raise IsADirectoryError(f"dv://{stripped} is a directory; pass recursive=True")
+                self._stage(Staged(ref.repo, branch, inner))
+
+    def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
+        """Copy by reference, within a repo or across repos: the copy names the same stored
+        chunks, so no file data is read or written.
+
+        A directory is skipped: it exists through its files, which ``copy`` lists one by one
+        (and a directory with no files cannot be in a commit).
+        """
+        src = self._strip_protocol(path1)
+        ref, inner = self._split(src)
+        commit_id = self._commit_id(ref)
+        pinned = f"{ref.repo}@{commit_id}:{inner}"
+        if self.store.inspect_file(pinned).type == "dir":
+            return
+        dst = self._strip_protocol(path2)
+        dst_ref, dst_inner = self._split(dst)
+        branch = self._writable_branch(dst_ref, dst)
+        self._stage(Staged(dst_ref.repo, branch, dst_inner, source=pinned))
+
+    def put_file(
+        self, lpath: Any, rpath: Any, callback: Callback = DEFAULT_CALLBACK,
+        mode: str = "overwrite", **kwargs: Any,
+    ) -> None:  # fmt: skip
+        """Within ``put``, the local file is read once, when its commit is made (not buffered
+        first, which would hold a whole tree in memory until the commit)."""
+        if not self._batch_puts or os.path.isdir(lpath):
+            super().put_file(lpath, rpath, callback=callback, mode=mode, **kwargs)
+            return
+        rpath = self._strip_protocol(rpath)
+        if mode == "create" and self.exists(rpath):
+            raise FileExistsError(f"dv://{rpath} already exists")
+        self.mkdirs(self._parent(rpath), exist_ok=True)
+        ref, inner = self._split(rpath)
+        branch = self._writable_branch(ref, rpath)
+        self._stage(Staged(ref.repo, branch, inner, local=os.fspath(lpath)))
+        callback.set_size(os.path.getsize(lpath))
+        callback.relative_update(os.path.getsize(lpath))
+
+    def put(self, lpath: Any, rpath: Any, recursive: bool = False, **kwargs: Any) -> None:
+        """Upload files as one commit per branch (see the module docstring)."""
+        with self._one_commit(local_puts=True):
+            super().put(lpath, rpath, recursive=recursive, **kwargs)
+
+    def copy(self, path1: Any, path2: Any, recursive: bool = False, **kwargs: Any) -> None:
+        """Copy files by reference as one commit per branch (see ``cp_file``)."""
+        with self._one_commit():
+            super().copy(path1, path2, recursive=recursive, **kwargs)
+
+    def mv(self, path1: Any, path2: Any, recursive: bool = False, **kwargs: Any) -> None:
+        """Move as one commit: the copies and the delete of the sources land together."""
+        with self._one_commit():
+            super().mv(path1, path2, recursive=recursive, **kwargs)
+
+    def pipe(self, path: Any, value: bytes | None = None, **kwargs: Any) -> None:
+        """Write one file, or a ``{path: bytes}`` dict of them as one commit per branch."""
+        with self._one_commit():
+            super().pipe(path, value, **kwargs)
+
+    _batch_puts = False
+    """True while ``put`` runs in a commit of its own making (``put_file`` then stages paths)."""
+
+    @contextmanager
+    def _one_commit(self, *, local_puts: bool = False) -> Iterator[None]:
+        """Make the block one commit per branch, unless a transaction is already open (then the
+        block is part of it)."""
+        if self._intrans:
+            yield
+            return
+        self._batch_puts = local_puts
+        self._heads = {}
+        transaction = self.transaction
+        transaction.into_open = True
+        try:
+            with transaction:
+                yield
+        finally:
+            self._batch_puts = False
+            self._heads = None
+
+    def _stage(self, item: Staged) -> None:
+        """Hold ``item`` for the open transaction's commit, or commit it now."""
+        if self._intrans:
+            self.transaction.files.append(item)
+        else:
+            item.apply_alone(self.store)
 
 
 class _ReadFile(AbstractBufferedFile):  # type: ignore[misc]
@@ -371,10 +411,10 @@ class _WriteFile(AbstractBufferedFile):  # type: ignore[misc]
             self.commit()
         return True
 
-    def staged(self) -> _Staged:
+    def staged(self) -> Staged:
         if not self.closed:
             self.close()
-        return _Staged(self.repo, self.branch, self.inner, self._spool, append=self.mode == "ab")
+        return Staged(self.repo, self.branch, self.inner, self._spool, append=self.mode == "ab")
 
     def commit(self) -> None:
         store: Store = self.fs.store

@@ -29,22 +29,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from dagster_versioned.errors import InvalidTrigger
+from dagster_versioned import durations
+from dagster_versioned.errors import InvalidDuration, InvalidTrigger
 from dagster_versioned.store.commits import Commit, CommitId, Origin
 from dagster_versioned.store.names import validate_branch_name
 
 _SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?$")
 _UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_DURATION_UNITS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
 _MAX_COMMITS = 2**63 - 1
 """Pachyderm's ``commits`` is an int64."""
 _CRON_ALIASES = {
@@ -75,20 +66,10 @@ def parse_size(text: str) -> int:
     return int(size)
 
 
-def parse_duration(text: str) -> timedelta:
-    """A Go-style duration (``1h``, ``90m``, ``1h30m``, ``10s``)."""
-    pos, total = 0, 0.0
-    for m in _DURATION_RE.finditer(text):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-        pos = m.end()
-    if pos != len(text) or not text or not 0 < total < timedelta.max.total_seconds():
-        raise InvalidTrigger(
-            f"invalid duration {text!r} in '@every': use a Go duration greater than 0, "
-            "like '1h', '30m' or '1h30m'"
-        )
-    return timedelta(seconds=total)
+def _every_interval(text: str) -> timedelta:
+    """The interval of ``@every``: a duration (``1h``, ``90m``, ``1h30m``, ``2d``) greater than
+    0, read by the one parser every duration setting uses (``durations.py``)."""
+    return timedelta(seconds=durations.parse_duration(text, "duration", positive=True))
 
 
 def next_cron_tick(spec: str, after: datetime) -> datetime:
@@ -96,7 +77,9 @@ def next_cron_tick(spec: str, after: datetime) -> datetime:
     text = spec.strip()
     if text.startswith("@every"):
         try:
-            return after + parse_duration(text[len("@every") :].strip())
+            return after + _every_interval(text[len("@every") :].strip())
+        except InvalidDuration as e:
+            raise InvalidTrigger(f"invalid cron spec {spec!r}: {e}") from e
         except OverflowError as e:  # past year 9999
             raise InvalidTrigger(
                 f"invalid cron spec {spec!r}: the interval reaches past the year 9999; "
