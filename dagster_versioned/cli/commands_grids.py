@@ -4,6 +4,8 @@ Everything here reads the grid-job records in the store (``dagster_versioned.gri
 and never imports Dagster: statuses are the run states the job's sensor last copied into the
 store. ``grid pause|resume|run-now|cancel`` change the record; the sensor acts on its next tick.
 ``grid expand FILE`` validates a parameters file and prints its cells in canonical order.
+``grid update NAME [FILE]`` applies a parameters file edited after the job was created (the
+stored job, not the file, is what runs; without this an edit would go unnoticed).
 """
 
 from __future__ import annotations
@@ -171,6 +173,35 @@ def grid_expand(file: str, deselect: tuple[int, ...], raw: bool) -> None:
             echo(json.dumps(cell.to_json(), separators=(",", ":")))
         return
     print_table(CELL_HEADER, [[str(c.index), c.key, c.describe()] for c in cells])
+
+
+@grid_group.command(
+    "update", short_help="Apply an edited parameters file to a grid job's later batches."
+)
+@click.argument("name", metavar="<name>")
+@click.argument("file", metavar="[<file>]", required=False, type=click.Path(dir_okay=False))
+@click.option("--deselect", "-x", type=int, multiple=True, help="A cell index to leave out.")
+def grid_update(name: str, file: str | None, deselect: tuple[int, ...]) -> None:
+    """Re-read the job's parameters file (default: <project>/<pipeline>.parameters.json) and
+    use it for later batches; runs that exist keep the parameters they ran with. Refused for a
+    one-off job that has started and for an ended job (duplicate it instead)."""
+    from dagster_versioned.gridcore import lifecycle
+
+    record, before, changed = lifecycle.update_parameters(_jobs(), name, file, deselect=deselect)
+    after = _grid_of(record)
+    if not changed:
+        echo(f"grid job '{name}': the parameters are unchanged ({len(after.cells)} cells)")
+        return
+    echo(
+        f"grid job '{name}': {len(after.cells)} cells (was {len(before.cells)}), parameters "
+        f"revision {record.grid_revision}; later batches use them"
+    )
+
+
+def _grid_of(record: GridJobRecord) -> Any:
+    from dagster_versioned.gridcore.grid import ParameterGrid
+
+    return ParameterGrid.from_json(record.grid)
 
 
 def _act(action: str, name: str) -> None:

@@ -5,7 +5,7 @@ no Dagster process running (and never import Dagster)."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -245,15 +245,21 @@ def list_datum(job: str, raw: bool) -> None:
 @verb("list").command("pipeline", short_help="Return info about all pipelines.")
 @raw_option
 def list_pipeline(raw: bool) -> None:
-    """Return info about all pipelines."""
+    """Return info about all pipelines. STATE comes from the Dagster instance in $DAGSTER_HOME
+    (the pipeline's branch sensors: running or paused), '-' when it cannot be known."""
     from datetime import datetime
 
+    from dagster_versioned.cli.pipeline_state import pipeline_state, sensor_states
+
     jobs = _jobs()
-    rows: list[list[Cell]] = []
-    for record in jobs.list_pipelines():
-        if raw:
+    records = jobs.list_pipelines()
+    if raw:
+        for record in records:
             echo(dumps(raw_pps.pipeline_info(record)))
-            continue
+        return
+    sensors = sensor_states() if records else None
+    rows: list[list[Cell]] = []
+    for record in records:
         latest = next(iter(jobs.list_jobs(record["name"])), None)
         last = latest.state.short if latest else "-"
         created = datetime.fromisoformat(record["created"])
@@ -263,9 +269,51 @@ def list_pipeline(raw: bool) -> None:
                 str(record["version"]),
                 raw_pps.input_text(record["input"]),
                 ago(created),
-                f"running / {last}",
+                f"{pipeline_state(record, sensors)} / {last}",
                 record.get("description", ""),
             ]
         )
-    if not raw:
-        print_table(PIPELINE_HEADER, rows)
+    print_table(PIPELINE_HEADER, rows)
+
+
+@verb("inspect").command("pipeline", short_help="Return info about a pipeline.")
+@click.argument("pipeline", metavar="<pipeline>")
+@raw_option
+def inspect_pipeline(pipeline: str, raw: bool) -> None:
+    """Return a pipeline's spec as recorded by its last job: version, input, transform, salt,
+    output branch, and its state (from the Dagster instance, '-' when unknown)."""
+    import json
+
+    from dagster_versioned.cli.pipeline_state import pipeline_state, sensor_states
+
+    jobs = _jobs()
+    record = jobs.load_pipeline(pipeline)
+    if record is None:
+        names = [r["name"] for r in jobs.list_pipelines()]
+        known = f"known pipelines are {', '.join(names)}" if names else "no pipeline ran here yet"
+        fail(f"pipeline '{pipeline}' not found: {known}")
+    state = pipeline_state(record, sensor_states())
+    if raw:
+        echo(dumps({**raw_pps.pipeline_info(record), "state": state}))
+        return
+    latest = next(iter(jobs.list_jobs(pipeline)), None)
+    print_details(
+        [
+            ("Name", record["name"]),
+            ("Version", str(record["version"])),
+            ("Description", record.get("description", "")),
+            ("Created", ago(datetime_of(record["created"]))),
+            ("State", state),
+            ("Last Job", f"{latest.id} ({latest.state.short})" if latest else "-"),
+            ("Input", raw_pps.input_text(record["input"])),
+            ("Output Branch", record.get("output_branch", "master")),
+            ("Salt", record.get("salt", "")),
+            ("Transform", json.dumps(record.get("transform"), sort_keys=True)),
+        ]
+    )
+
+
+def datetime_of(text: str) -> Any:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text)

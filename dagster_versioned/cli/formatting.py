@@ -112,9 +112,10 @@ def print_table(
 
 
 def _print_rich(header: Sequence[str], rows: Sequence[Sequence[Cell]], stream: IO[str]) -> None:
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
+
+    from dagster_versioned.cli.app import rich_console  # NO_COLOR: no bold either
 
     table = Table(
         box=None, pad_edge=False, show_edge=False, header_style="bold", padding=(0, 1, 0, 0)
@@ -133,7 +134,7 @@ def _print_rich(header: Sequence[str], rows: Sequence[Sequence[Cell]], stream: I
         table.add_row(*texts)
     # Never truncate an id to fit a narrow terminal: let long lines wrap, as pachctl's do.
     natural = max(len(line) for line in render_plain(header, rows).splitlines()) + 1
-    console = Console(file=stream, highlight=False)
+    console = rich_console(stream, highlight=False)
     console.width = max(console.width, natural)
     console.print(table)
 

@@ -9,9 +9,10 @@ pipeline``, ``mount``); ``hint_for`` is asked by the root and verb groups before
 from __future__ import annotations
 
 _DEFINE = (
-    "pipelines are defined in code: @pipeline or pipeline_from_spec(...) in definitions.py "
-    "(or a folder of Pachyderm spec files loaded with pipeline_from_spec); "
-    "`dagster dev -f definitions.py` picks up the change"
+    "pipelines are defined in code: @pipeline or pipeline_from_spec(...) in definitions.py, "
+    "or a folder of Pachyderm spec files with a defs.yaml of type "
+    "dagster_versioned.PipelineSpecsComponent (docs/components.md); reloading the code "
+    "location picks up the change"
 )
 
 HINTS: dict[str, str] = {

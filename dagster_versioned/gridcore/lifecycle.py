@@ -9,19 +9,26 @@ a run-now request, stops launching when paused, aborts the runs of a cancelled j
 * run now: a cron job that is STARTED or PAUSED, or a one-off job still waiting for its time;
   the schedule does not move and the status does not change.
 * update: parameters, cron, retention, env of a DRAFT or a cron job; later batches use them.
+  ``update_parameters`` re-reads a parameters file edited after the job was created (what
+  ``dvctl grid update`` does): the code that created the job is not needed, the pipeline's
+  declared parameters are in the record.
 * cancel: ABORTED (no-op once ended); queued and running runs are aborted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from dagster_versioned.errors import InvalidArgument, StateError
+from dagster_versioned.gridcore.cells import ParameterDefaults
 from dagster_versioned.gridcore.grid import ParameterGrid
 from dagster_versioned.gridcore.keys import store_cells
+from dagster_versioned.gridcore.params_file import parameters_file_path, read_parameters_file
 from dagster_versioned.gridcore.records import GridJobRecord, GridJobStatus, GridJobStore
 from dagster_versioned.gridcore.scheduling import check_cron
 from dagster_versioned.store import layout
@@ -104,7 +111,11 @@ def update(
     env: Mapping[str, str] | None = None,
     at: datetime | None = None,
 ) -> GridJobRecord:
-    """Edit a DRAFT or cron job; runs that exist keep the parameters they ran with."""
+    """Edit a DRAFT or cron job; runs that exist keep the parameters they ran with.
+
+    Everything is checked before the first write: a job that cannot change raises
+    ``StateError`` with no cell map written.
+    """
     when = at or now()
     if schedule is not UNSET and schedule is not None:
         check_cron(schedule)
@@ -112,16 +123,11 @@ def update(
         raise InvalidArgument(f"max_retained_runs={max_retained_runs!r}: give a number >= 0")
     if grid is not None:
         cells = grid.require_cells()
+        _check_editable(jobs.get(name))
         store_cells(jobs.store, layout.grid_job_dir(name), cells)
 
     def change(r: GridJobRecord) -> GridJobRecord:
-        if r.status.ended or r.status is GridJobStatus.ABORTED:
-            raise StateError(f"grid job '{name}' is {r.status.value}: no field can change any more")
-        if r.status is not GridJobStatus.DRAFT and not r.is_cron:
-            raise StateError(
-                f"grid job '{name}' is a one-off job that is {r.status.value}: its parameters "
-                "and schedule are fixed; duplicate it to run other parameters"
-            )
+        _check_editable(r)
         new = r
         if grid is not None:
             new = replace(new, grid=grid.to_json(), grid_revision=r.grid_revision + 1)
@@ -140,6 +146,63 @@ def update(
         return new
 
     return jobs.update(name, change)
+
+
+def _check_editable(r: GridJobRecord) -> None:
+    """Orchest's rule: DRAFT and cron jobs can change; a started one-off job or an ended one not."""
+    if r.status.ended or r.status is GridJobStatus.ABORTED:
+        raise StateError(f"grid job '{r.name}' is {r.status.value}: no field can change any more")
+    if r.status is not GridJobStatus.DRAFT and not r.is_cron:
+        raise StateError(
+            f"grid job '{r.name}' is a one-off job that is {r.status.value}: its parameters "
+            "and schedule are fixed; duplicate it to run other parameters"
+        )
+
+
+def record_defaults(record: GridJobRecord) -> ParameterDefaults:
+    """The pipeline's declared parameters and defaults, as the job's record keeps them."""
+    pipeline = record.pipeline
+    return ParameterDefaults(
+        pipeline=dict(pipeline.get("parameters", {})),
+        steps={s["name"]: dict(s.get("parameters", {})) for s in pipeline.get("steps", [])},
+    )
+
+
+def job_parameters_file(record: GridJobRecord) -> Path:
+    """``<project>/<pipeline>.parameters.json`` of the job's live project (not the snapshot)."""
+    project = (record.snapshot or {}).get("project_dir")
+    if not project:
+        raise InvalidArgument(
+            f"grid job '{record.name}' has no project directory (it runs live code, no "
+            "snapshot): give the parameters file to read"
+        )
+    return parameters_file_path(project, str(record.pipeline.get("name", "")))
+
+
+def update_parameters(
+    jobs: GridJobStore,
+    name: str,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    deselect: Iterable[int] = (),
+    at: datetime | None = None,
+) -> tuple[GridJobRecord, ParameterGrid, bool]:
+    """Apply a parameters file edited after the job was created; later batches use it.
+
+    ``path`` defaults to the project's ``<pipeline>.parameters.json``. The file is read as
+    strictly as at creation, against the parameters the record declares, and ``deselect``
+    replaces the job's deselected cells. Returns the record, the grid it had before, and
+    whether anything changed (an identical grid writes nothing).
+    """
+    record = jobs.get(name)
+    _check_editable(record)
+    before = ParameterGrid.from_json(record.grid)
+    file = Path(path) if path is not None else job_parameters_file(record)
+    grid = read_parameters_file(file, defaults=record_defaults(record), deselected=deselect)
+    grid.require_cells(str(file))
+    if grid == before:
+        return record, before, False
+    return update(jobs, name, grid=grid, at=at), before, True
 
 
 def abort(jobs: GridJobStore, name: str, at: datetime | None = None) -> GridJobRecord:

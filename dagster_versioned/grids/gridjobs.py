@@ -131,10 +131,12 @@ def _warn_if_changed(
     except VersionedError as e:
         log.warning("grid job '%s': the parameters in code are invalid (%s); kept", record.name, e)
         return
-    if differs:
-        log.info(
-            "grid job '%s' exists with other parameters or schedule; the stored job is kept "
-            "(edit it with update() or duplicate() it)",
+    if differs:  # a warning: an edited parameters file that silently did nothing cost users time
+        log.warning(
+            "grid job '%s' exists with other parameters or schedule than the code gives; the "
+            "stored job keeps running its own: apply an edited parameters file with "
+            "`dvctl grid update %s` (or job.update(grid=...)), or duplicate() the job",
+            record.name,
             record.name,
         )
 

@@ -300,10 +300,14 @@ class GridJob:
         """Execute run requests here, one after the other (default: this tick's).
 
         For tests, notebooks and machines without a daemon; the daemon does this otherwise.
+        The runs' end states are then copied into the store, as the next tick would, so
+        ``dvctl inspect grid-job`` shows them at once.
         """
         if requests is None:
             result = self.tick(instance)
             requests = []
             if isinstance(result, dg.SensorResult):
                 requests = list(result.run_requests or [])
-        return launch_in_process(instance, self.job_def, requests)
+        results = launch_in_process(instance, self.job_def, requests)
+        sync(self.jobs, self.record, instance)
+        return results

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 import dagster_versioned.cli.commands_grids  # noqa: F401  (registers the commands)
 from dagster_versioned.cli.main import load_commands
 from dagster_versioned.grids import GridJobStatus, grid_job
+from dagster_versioned.store import Store
 
 from .helpers import evaluate, load_module, record_runs, simple_pipeline
 
@@ -22,17 +23,22 @@ def dvctl(storage: str, *args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_list_and_inspect_grid_job_show_status_batches_and_runs(
-    project: Path, instance: dg.DagsterInstance, storage: str, job_kwargs: dict
-) -> None:
+def two_cell_job(name: str, project: Path, job_kwargs: dict):
+    """A grid job over ``lr`` in (1, 2): two cells, one batch."""
     steps = load_module(project / "steps.py")
-    job = grid_job(
-        "listed",
+    return grid_job(
+        name,
         simple_pipeline(steps),
         {"pipeline_parameters": {"lr": [1, 2]}},
         snapshot=project,
         **job_kwargs,
     )
+
+
+def test_list_and_inspect_grid_job_show_status_batches_and_runs(
+    project: Path, instance: dg.DagsterInstance, storage: str, job_kwargs: dict
+) -> None:
+    job = two_cell_job("listed", project, job_kwargs)
     record_runs(job, instance, evaluate(job, instance))
     assert job.status(instance) is GridJobStatus.SUCCESS  # copies the run states to the store
     code, out, _ = dvctl(storage, "list", "grid-job")
@@ -62,6 +68,7 @@ def test_list_and_inspect_grid_job_show_status_batches_and_runs(
 
 
 def test_inspecting_a_missing_grid_job_is_one_error_line(storage: str) -> None:
+    Store.open(storage)  # an existing store without the job (a missing store is another error)
     code, _, err = dvctl(storage, "inspect", "grid-job", "nope")
     assert code == 1
     assert err == "error: grid job 'nope' not found\n"
@@ -111,3 +118,16 @@ def test_the_grid_commands_do_not_import_dagster() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_runs_launched_in_process_show_in_dvctl_without_another_tick(
+    project: Path, instance: dg.DagsterInstance, storage: str, job_kwargs: dict
+) -> None:
+    job = two_cell_job("here", project, job_kwargs)
+
+    job.launch_in_process(instance)
+
+    code, out, _ = dvctl(storage, "inspect", "grid-job", "here")
+    assert code == 0
+    assert "Status: SUCCESS" in out.splitlines()
+    assert "Runs: 2/2" in out.splitlines()

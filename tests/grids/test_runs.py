@@ -190,6 +190,58 @@ def test_a_bad_parameters_file_creates_no_job_and_no_snapshot(
     assert [r.name for r in store.list_repo()] == []
 
 
+NOTEBOOK = {
+    "cells": [
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "metadata": {},
+            "outputs": [],
+            "source": [
+                "import json, os, uuid\n",
+                "from pathlib import Path\n",
+                "from dagster_versioned import get_pipeline_param, get_step_param\n",
+                "out = Path(os.environ['GRID_OUT'])\n",
+                "out.mkdir(parents=True, exist_ok=True)\n",
+                "seen = {'step': 'explore', 'lr': get_pipeline_param('lr'), "
+                "'depth': get_step_param('depth'), 'cwd': os.getcwd()}\n",
+                "(out / f'explore-{uuid.uuid4().hex}.json').write_text(json.dumps(seen))\n",
+            ],
+        }
+    ],
+    "metadata": {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+    },
+    "nbformat": 4,
+    "nbformat_minor": 4,
+}
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("papermill") is None, reason="papermill (the test extra) is missing"
+)
+def test_a_notebook_step_runs_with_papermill_in_the_checkout_with_its_cell(
+    project: Path, instance: dg.DagsterInstance, job_kwargs: dict, out: Path
+) -> None:
+    (project / "explore.ipynb").write_text(json.dumps(NOTEBOOK))
+    pipeline = GridPipeline(
+        name="notebooks",
+        parameters={"lr": 0.1},
+        steps=[GridStep(name="explore", script="explore.ipynb", parameters={"depth": 1})],
+    )
+    job = grid_job(
+        "nb_run", pipeline, {"pipeline_parameters": {"lr": [1, 2]}}, snapshot=project, **job_kwargs
+    )
+
+    results = job.launch_in_process(instance, evaluate(job, instance))
+
+    assert [r.success for r in results] == [True, True]
+    seen = outputs(out, "explore")
+    assert sorted((r["lr"], r["depth"]) for r in seen) == [(1, 1), (2, 1)]
+    assert all(Path(r["cwd"]).is_relative_to(job_kwargs["workdir_root"]) for r in seen)
+    assert job.status(instance) is GridJobStatus.SUCCESS
+
+
 @pytest.mark.skipif(
     importlib.util.find_spec("papermill") is not None, reason="papermill is installed"
 )
