@@ -315,7 +315,8 @@ def test_a_datum_over_its_timeout_fails_that_try(store):
 
 
 def test_stop_job_kills_a_running_job(store):
-    for i in range(20):
+    """The stop is seen within ``StopPoll.INTERVAL`` (1 s) of the request: 4 s of datums."""
+    for i in range(40):
         store.put_file(f"images@master:/{i:02d}.png", b"x")
     gid = head_id(store, "images@master")
 
