@@ -7,15 +7,19 @@ so ``dg`` uses this environment: no ``uv``, no network.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from dagster_versioned.errors import VersionedError
 from dagster_versioned.store import Store
 
 pytestmark = pytest.mark.dagster
@@ -33,11 +37,12 @@ def project(tmp_path: Path) -> Path:
     return copy
 
 
-def dg(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def dg_env(project: Path) -> dict[str, str]:
     home = project.parent / "dagster_home"
     home.mkdir(exist_ok=True)
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    return {
         **os.environ,
         "PATH": f"{DG.parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "PYTHONPATH": str(project / "src"),
@@ -45,9 +50,13 @@ def dg(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
         "DAGSTER_VERSIONED_STORAGE": str(project.parent / "store"),
         "NO_COLOR": "1",
     }
+
+
+def dg(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(DG), *args], cwd=project, env=env, capture_output=True, text=True, timeout=120
-    )
+        [str(DG), *args], cwd=project, env=dg_env(project), capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
 
 
 def test_dg_lists_the_component_and_the_pipelines_it_defines(project):
@@ -105,3 +114,54 @@ def test_the_readme_walkthrough_runs_edges_then_montage_with_dg_launch(project):
     name, checksum, size = line.split()
     assert (name, size) == ("a.png", "6")
     assert store.get_file("edges@master:/a.png.edges").decode().split()[0] == checksum
+    head = store.inspect_commit("images@master")
+    for pipeline in ("edges", "montage"):  # the input head is in each output's provenance
+        provenance = store.inspect_commit(f"{pipeline}@master").provenance
+        assert ("images", head.id) in {(p.repo, p.id) for p in provenance}
+
+
+def test_a_daemon_on_the_project_runs_both_pipelines_for_a_commit_with_its_global_id(project):
+    """``dagster-daemon`` loads the component's code location; a ``dvctl put file`` into the
+    input repo becomes one run whose output heads carry the input commit's id."""
+    store = Store.open(str(project.parent / "store"))
+    store.create_repo("images")
+    dg(project, "list", "defs", "--json")  # the instance's databases, before the daemon's race
+    daemon_log = project.parent / "daemon.log"
+    env = {**dg_env(project), "DAGSTER_HOME": str(project.parent / "dagster_home")}
+    (project.parent / "dagster_home" / "dagster.yaml").write_text(
+        "telemetry:\n  enabled: false\nrun_coordinator:\n  module: dagster\n"
+        "  class: QueuedRunCoordinator\n  config:\n    dequeue_interval_seconds: 1\n"
+    )
+    with daemon_log.open("wb") as out:
+        daemon = subprocess.Popen(
+            [str(DG.with_name("dagster-daemon")), "run", "-m", "dv_dg_project.definitions"],
+            cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        commit = store.put_file("images@master:/a.png", b"pixels")
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            heads = [_head_id(store, p) for p in ("edges", "montage")]
+            if heads == [commit.id, commit.id]:
+                break
+            assert daemon.poll() is None, daemon_log.read_text()[-3000:]
+            time.sleep(1)
+        else:
+            pytest.fail(f"no output heads for {commit.id}:\n{daemon_log.read_text()[-3000:]}")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(daemon.pid, signal.SIGTERM)
+        try:
+            daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(daemon.pid, signal.SIGKILL)
+            daemon.wait()
+    (line,) = store.get_file("montage@master:/montage.txt").decode().splitlines()
+    assert line.split()[0] == "a.png"
+
+
+def _head_id(store: Store, repo: str) -> str | None:
+    try:
+        return store.inspect_commit(f"{repo}@master").id
+    except VersionedError:
+        return None
