@@ -14,30 +14,36 @@ from typing import IO, Any
 _BLOCK = 1024 * 1024
 
 
+def transfer_bar(*middle: Any, after: tuple[Any, ...] = ()) -> Any:
+    """The one look of dvctl's transfer bars (a folder's and a single file's): label, bar,
+    ``middle`` columns, bytes done of the total, rate, then ``after``; on stderr, unstyled under
+    ``$NO_COLOR``, gone once finished."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    from dagster_versioned.cli.app import rich_console
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        *middle,
+        DownloadColumn(binary_units=True),
+        TransferSpeedColumn(),
+        *after,
+        console=rich_console(sys.stderr),
+        transient=True,
+    )
+
+
 class TreeProgress:
     """One bar for many files: ``advance_bytes`` as data moves, ``file_done`` per file."""
 
     def __init__(self, label: str, files: int, total_bytes: int) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
+        from rich.progress import TextColumn, TimeRemainingColumn
 
         self.files = files
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
+        self._progress = transfer_bar(
             TextColumn("{task.fields[done_files]}/{task.fields[files]} files"),
-            DownloadColumn(binary_units=True),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=Console(file=sys.stderr),
-            transient=True,
+            after=(TimeRemainingColumn(),),
         )
         self._done_files = 0
         self._task = self._progress.add_task(

@@ -72,23 +72,9 @@ class ProgressReader:
         self._progress.update(self._task, completed=self._done)
 
     def _start(self) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TransferSpeedColumn,
-        )
+        from dagster_versioned.cli.progress import transfer_bar
 
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(binary_units=True),
-            TransferSpeedColumn(),
-            console=Console(file=sys.stderr),
-            transient=True,
-        )
+        self._progress = transfer_bar()
         self._progress.start()
         self._task = self._progress.add_task(self._label, total=self._total)
 
