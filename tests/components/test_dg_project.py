@@ -7,20 +7,18 @@ so ``dg`` uses this environment: no ``uv``, no network.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from dagster_versioned.errors import VersionedError
 from dagster_versioned.store import Store
+from dagster_versioned.testing.daemon import DagsterDaemon
 
 pytestmark = pytest.mark.dagster
 
@@ -125,37 +123,15 @@ def test_a_daemon_on_the_project_runs_both_pipelines_for_a_commit_with_its_globa
     input repo becomes one run whose output heads carry the input commit's id."""
     store = Store.open(str(project.parent / "store"))
     store.create_repo("images")
-    dg(project, "list", "defs", "--json")  # the instance's databases, before the daemon's race
-    daemon_log = project.parent / "daemon.log"
-    env = {**dg_env(project), "DAGSTER_HOME": str(project.parent / "dagster_home")}
-    (project.parent / "dagster_home" / "dagster.yaml").write_text(
-        "telemetry:\n  enabled: false\nrun_coordinator:\n  module: dagster\n"
-        "  class: QueuedRunCoordinator\n  config:\n    dequeue_interval_seconds: 1\n"
-    )
-    with daemon_log.open("wb") as out:
-        daemon = subprocess.Popen(
-            [str(DG.with_name("dagster-daemon")), "run", "-m", "dv_dg_project.definitions"],
-            cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
+    home = project.parent / "daemon_home"
+    target = ["-m", "dv_dg_project.definitions"]
+    with DagsterDaemon(home, target, cwd=project, env=dg_env(project), wait_seconds=240) as d:
         commit = store.put_file("images@master:/a.png", b"pixels")
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            heads = [_head_id(store, p) for p in ("edges", "montage")]
-            if heads == [commit.id, commit.id]:
-                break
-            assert daemon.poll() is None, daemon_log.read_text()[-3000:]
-            time.sleep(1)
-        else:
-            pytest.fail(f"no output heads for {commit.id}:\n{daemon_log.read_text()[-3000:]}")
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
-            daemon.wait()
+        heads = [commit.id, commit.id]
+        d.wait_for(
+            f"output heads for {commit.id}",
+            lambda: [_head_id(store, p) for p in ("edges", "montage")] == heads,
+        )
     (line,) = store.get_file("montage@master:/montage.txt").decode().splitlines()
     assert line.split()[0] == "a.png"
 

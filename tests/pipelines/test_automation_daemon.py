@@ -7,22 +7,14 @@ changed output and never for a job that wrote the same files, while ``on_update`
 writes to; nothing is evaluated in process.
 """
 
-import contextlib
-import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from dagster_versioned import INPUT_COMMIT_TAG
 from dagster_versioned.store import Store
-
-WAIT_SECONDS = 180
-DAEMON = str(Path(sys.executable).with_name("dagster-daemon"))
+from dagster_versioned.testing.daemon import DagsterDaemon
 
 DEFINITIONS = """
 import dagster as dg
@@ -60,55 +52,6 @@ defs = versioned_definitions(
 )
 """
 
-DAGSTER_YAML = """
-telemetry:
-  enabled: false
-run_coordinator:
-  module: dagster
-  class: QueuedRunCoordinator
-  config:
-    dequeue_interval_seconds: 1
-"""
-
-
-class Daemon:
-    def __init__(self, tmp_path: Path, storage: str) -> None:
-        self.home, project = tmp_path / "dagster_home", tmp_path / "project"
-        self.home.mkdir()
-        project.mkdir()
-        (self.home / "dagster.yaml").write_text(DAGSTER_YAML)
-        (project / "definitions.py").write_text(DEFINITIONS.format(storage=storage))
-        self.log = tmp_path / "daemon.log"
-        env = {**os.environ, "DAGSTER_HOME": str(self.home)}
-        with dg.DagsterInstance.from_config(str(self.home)):
-            pass  # the databases exist before the daemon's threads race to make them
-        with self.log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [DAEMON, "run", "-f", "definitions.py"],
-                cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-
-    def stop(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def wait_for(self, what: str, check):
-        deadline = time.monotonic() + WAIT_SECONDS
-        while time.monotonic() < deadline:
-            value = check()
-            if value:
-                return value
-            if self.process.poll() is not None:
-                pytest.fail(f"dagster-daemon exited:\n{self.log.read_text()[-4000:]}")
-            time.sleep(0.5)
-        pytest.fail(f"timed out waiting for {what}:\n{self.log.read_text()[-4000:]}")
-
 
 def finished_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
     runs = instance.get_runs()
@@ -141,25 +84,27 @@ def test_the_daemon_runs_a_data_version_follower_once_per_changed_output(tmp_pat
     store = Store.open(storage)
     store.create_repo("images")
     first = store.put_file("images@master:/a.png", b"A")
-    daemon = Daemon(tmp_path, storage)
-    try:
-        with dg.DagsterInstance.from_config(str(daemon.home)) as instance:
-            first_counts = {"counted": 1, "on_change": 1, "on_update": 1}
-            daemon.wait_for("the first commit", lambda: settled(instance, first.id, first_counts))
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "definitions.py").write_text(DEFINITIONS.format(storage=storage))
+    home = tmp_path / "dagster_home"
+    with (
+        DagsterDaemon(home, ["-f", "definitions.py"], cwd=project) as daemon,
+        dg.DagsterInstance.from_config(str(home)) as instance,
+    ):
+        first_counts = {"counted": 1, "on_change": 1, "on_update": 1}
+        daemon.wait_for("the first commit", lambda: settled(instance, first.id, first_counts))
 
-            same = store.put_file("images@master:/a.png", b"another picture")  # count stays 1
-            same_counts = {"counted": 2, "on_change": 1, "on_update": 2}
-            daemon.wait_for("the same output", lambda: settled(instance, same.id, same_counts))
+        same = store.put_file("images@master:/a.png", b"another picture")  # count stays 1
+        same_counts = {"counted": 2, "on_change": 1, "on_update": 2}
+        daemon.wait_for("the same output", lambda: settled(instance, same.id, same_counts))
 
-            changed = store.put_file("images@master:/b.png", b"B")  # count becomes 2
-            changed_counts = {"counted": 3, "on_change": 2, "on_update": 3}
-            daemon.wait_for("a new output", lambda: settled(instance, changed.id, changed_counts))
+        changed = store.put_file("images@master:/b.png", b"B")  # count becomes 2
+        changed_counts = {"counted": 3, "on_change": 2, "on_update": 3}
+        daemon.wait_for("a new output", lambda: settled(instance, changed.id, changed_counts))
 
-            time.sleep(5)  # several more automation ticks: nothing else may start
-            assert {n: runs_of(instance, n) for n in changed_counts} == changed_counts
-            failed = [
-                r.run_id for r in instance.get_runs() if r.status != dg.DagsterRunStatus.SUCCESS
-            ]
-            assert failed == [], daemon.log.read_text()[-4000:]
-    finally:
-        daemon.stop()
+        time.sleep(5)  # several more automation ticks: nothing else may start
+        assert {n: runs_of(instance, n) for n in changed_counts} == changed_counts
+        runs = instance.get_runs()
+        failed = [r.run_id for r in runs if r.status != dg.DagsterRunStatus.SUCCESS]
+        assert failed == [], daemon.tail()
