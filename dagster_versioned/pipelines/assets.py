@@ -34,6 +34,7 @@ from dagster_versioned.pipelines.fanout import fanout_asset
 from dagster_versioned.pipelines.report import (
     asset_description,
     datum_check,
+    failed_datums,
     output_version,
     report_metadata,
 )
@@ -238,7 +239,8 @@ def execute(
             )
     except JobFailed as e:
         mark_downstream_unrunnable(store, spec.name, gid, context.run.run_id)
-        check = datum_check(store, e.job, DATUM_CHECK)
+        failed = failed_datums(store, e.job)
+        check = datum_check(e.job, failed, DATUM_CHECK)
         context.log_event(
             dg.AssetCheckEvaluation(
                 asset_key=context.asset_key,
@@ -249,11 +251,13 @@ def execute(
             )
         )  # a failed job still says which datums failed, on the asset's check
         raise dg.Failure(
-            description=str(e), metadata={**job_metadata(e.job), **report_metadata(store, e.job)}
+            description=str(e),
+            metadata={**job_metadata(e.job), **report_metadata(store, e.job, failed)},
         ) from e
     reported = channel.reported_metadata() if channel is not None else {}
+    failed = failed_datums(store, job)
     return dg.MaterializeResult(
-        metadata={**reported, **job_metadata(job), **report_metadata(store, job)},
+        metadata={**reported, **job_metadata(job), **report_metadata(store, job, failed)},
         data_version=dg.DataVersion(output_version(store, spec, job) or gid),
-        check_results=[datum_check(store, job, DATUM_CHECK)],
+        check_results=[datum_check(job, failed, DATUM_CHECK)],
     )

@@ -31,7 +31,12 @@ from dagster_versioned.pipelines.context import (
     prelude,
     reprocess_request,
 )
-from dagster_versioned.pipelines.report import asset_description, output_version, report_metadata
+from dagster_versioned.pipelines.report import (
+    asset_description,
+    failed_datums,
+    output_version,
+    report_metadata,
+)
 from dagster_versioned.pps.jobs import JobState, JobStore
 from dagster_versioned.pps.runner import finish_job, process_batch, start_job
 
@@ -106,11 +111,12 @@ def fanout_asset(p, deps: list[dg.AssetKey]) -> dg.AssetsDefinition:  # noqa: AN
         except JobFailed as e:
             mark_downstream_unrunnable(store, spec.name, gid, context.run.run_id)
             raise dg.Failure(description=str(e), metadata=job_metadata(e.job)) from e
+        report = report_metadata(store, job, failed_datums(store, job))
         with warnings.catch_warnings():  # data_version on an op's Output is "beta" in 1.13
             warnings.simplefilter("ignore", dg.BetaWarning)
             return dg.Output(
                 None,
-                metadata={**job_metadata(job), **report_metadata(store, job)},
+                metadata={**job_metadata(job), **report},
                 data_version=dg.DataVersion(output_version(store, spec, job) or gid),
             )
 

@@ -28,8 +28,9 @@ def output_version(store: Store, spec: PipelineSpec, job: JobInfo) -> str | None
     return store.inspect_commit(f"{spec.name}@{job.output_commit}").root.node
 
 
-def report_metadata(store: Store, job: JobInfo) -> dict[str, Any]:
-    """Input commits, the output's diff against its parent, and the failed datums."""
+def report_metadata(store: Store, job: JobInfo, failed: list[DatumInfo]) -> dict[str, Any]:
+    """Input commits, the output's diff against its parent, and the ``failed`` datums
+    (``failed_datums``: read once by the caller, who also reports them on the check)."""
     meta: dict[str, Any] = {
         "input_commits": dg.MetadataValue.json(
             [f"{c.repo}@{c.id} ({c.branch})" for c in job.input_commits]
@@ -37,7 +38,6 @@ def report_metadata(store: Store, job: JobInfo) -> dict[str, Any]:
     }
     if job.output_commit is not None:
         meta["output_diff"] = _diff_table(store, f"{job.pipeline}@{job.output_commit}")
-    failed = failed_datums(store, job)
     if failed:
         meta["failed_datums"] = _datum_table(failed)
     return meta
@@ -103,10 +103,9 @@ def _more(total: int, blank: dict[str, Any], *, key: str) -> list[dg.TableRecord
     return [dg.TableRecord({key: f"... and {total - ROWS} more", **blank})]
 
 
-def datum_check(store: Store, job: JobInfo, check_name: str) -> dg.AssetCheckResult:
+def datum_check(job: JobInfo, failed: list[DatumInfo], check_name: str) -> dg.AssetCheckResult:
     """Failed datums as a check result: ids and last errors, so the asset page says which
     datums to rerun without opening the job."""
-    failed = failed_datums(store, job)
     meta: dict[str, Any] = {
         "failed": job.data_failed,
         "recovered": job.data_recovered,
